@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+
+from ..schemas import Execution, Page
+from .base import ApiHandler
+from .openapi import operation, query
+
+
+class ExecutionsHandler(ApiHandler):
+    @operation(
+        "Executions of a notebook across its runs, newest first",
+        Page[Execution],
+        params=[query.notebook, query.cursor, query.limit],
+    )
+    @authorized
+    async def get(self) -> None:
+        page = await self.call(
+            self.store.list_notebook_executions,
+            self.required_query("notebook"),
+            self.get_query_argument("cursor", None),
+            self.query_limit(default=100),
+        )
+        self.write_json(page)
+
+
+class ExecutionHandler(ApiHandler):
+    @operation("One execution: code, status, timing, outputs, error", Execution)
+    @authorized
+    async def get(self, execution_id: str) -> None:
+        self.write_json(await self.call(self.store.get_execution, int(execution_id)))

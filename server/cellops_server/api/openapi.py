@@ -1,0 +1,166 @@
+"""The OpenAPI 3.1 document, generated from the route table and the pydantic models.
+
+Handlers declare each operation with ``@operation``; ``build_document`` walks the
+route table and turns those declarations and the models' JSON schemas into the
+document served at ``/cellops/api/v1/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from pydantic import BaseModel
+
+from .. import __version__
+from ..schemas import ErrorBody
+from .base import ApiHandler
+
+REF = "#/components/schemas/{model}"
+
+
+@dataclass
+class Param:
+    name: str
+    description: str
+    required: bool = False
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+query = SimpleNamespace(
+    cursor=Param("cursor", "Opaque cursor from a previous page's `next`."),
+    limit=Param(
+        "limit", "Page size (1-500).", schema={"type": "integer", "minimum": 1, "maximum": 500}
+    ),
+    notebook=Param("notebook", "Notebook path, as in GET /notebooks.", required=True),
+    notebook_optional=Param("notebook", "Only runs of this notebook path."),
+)
+
+
+@dataclass
+class Operation:
+    summary: str
+    response: type[BaseModel] | None
+    params: list[Param]
+    body: type[BaseModel] | None
+    status: int
+    binary: bool
+    notebook: bool
+
+
+def operation(
+    summary: str,
+    response: type[BaseModel] | None,
+    *,
+    params: list[Param] | None = None,
+    body: type[BaseModel] | None = None,
+    status: int = 200,
+    binary: bool = False,
+    notebook: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def attach(method: Callable[..., Any]) -> Callable[..., Any]:
+        method.__cellops_operation__ = Operation(  # type: ignore[attr-defined]
+            summary, response, params or [], body, status, binary, notebook
+        )
+        return method
+
+    return attach
+
+
+def _path_template(pattern: str, method: Callable[..., Any]) -> tuple[str, list[str]]:
+    names = [n for n in method.__code__.co_varnames[1 : method.__code__.co_argcount]]
+    groups = iter(names)
+    path = re.sub(r"\([^)]*\)", lambda _: "{" + next(groups, "id") + "}", pattern)
+    return path, names
+
+
+def build_document(routes: list[tuple[str, type[ApiHandler]]]) -> dict[str, Any]:
+    models: dict[str, type[BaseModel]] = {"ErrorBody": ErrorBody}
+    paths: dict[str, Any] = {}
+    for pattern, handler in routes:
+        for verb in ("get", "post", "put", "patch", "delete"):
+            method = getattr(handler, verb, None)
+            op: Operation | None = getattr(method, "__cellops_operation__", None)
+            if method is None or op is None:
+                continue
+            target = getattr(method, "__wrapped__", method)
+            path, names = _path_template(pattern, target)
+            paths.setdefault(path, {})[verb] = _operation(op, names, models)
+    components = {}
+    for name, model in models.items():
+        schema = model.model_json_schema(ref_template=REF)
+        components.update(schema.pop("$defs", {}))
+        components[name] = schema
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "cellops API", "version": __version__},
+        "servers": [{"url": "/cellops/api/v1"}],
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "token": {"type": "apiKey", "in": "header", "name": "Authorization"}
+            },
+        },
+        "security": [{"token": []}],
+        "paths": paths,
+    }
+
+
+def _ref(model: type[BaseModel], models: dict[str, type[BaseModel]]) -> dict[str, str]:
+    name = model.__name__.replace("[", "_").replace("]", "").replace(",", "_").replace(" ", "")
+    models[name] = model
+    return {"$ref": REF.format(model=name)}
+
+
+def _operation(
+    op: Operation, path_params: list[str], models: dict[str, type[BaseModel]]
+) -> dict[str, Any]:
+    error = {"application/json": {"schema": _ref(ErrorBody, models)}}
+    if op.binary:
+        ok = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    elif op.notebook:
+        ok = {
+            "application/json": {"schema": {"type": "object", "description": "nbformat 4 notebook"}}
+        }
+    else:
+        ok = {"application/json": {"schema": _ref(op.response, models)}} if op.response else {}
+    spec: dict[str, Any] = {
+        "summary": op.summary,
+        "parameters": [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            for n in path_params
+        ]
+        + [
+            {
+                "name": p.name,
+                "in": "query",
+                "required": p.required,
+                "description": p.description,
+                "schema": p.schema,
+            }
+            for p in op.params
+        ],
+        "responses": {
+            str(op.status): {"description": "OK", "content": ok},
+            "400": {"description": "Bad input", "content": error},
+            "401": {"description": "No or unknown token", "content": error},
+            "403": {"description": "Not allowed", "content": error},
+            "404": {"description": "Not found", "content": error},
+        },
+    }
+    if op.body is not None:
+        spec["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(op.body, models)}},
+        }
+    return spec
+
+
+class OpenApiHandler(ApiHandler):
+    @authorized
+    async def get(self) -> None:
+        self.write_json(self.settings["cellops_openapi"])

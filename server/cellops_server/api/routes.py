@@ -1,0 +1,86 @@
+"""The one route table of /cellops/api/v1, and how it is mounted in each mode.
+
+- embedded: a Jupyter server with its own store serves every route.
+- team-client: a Jupyter server pointed at a team backend forwards every route to
+  it, except those in LOCAL_ONLY (they act on this server's files or state).
+- team-backend: ``cellops serve`` serves every route except LOCAL_ONLY ones,
+  plus TEAM_ONLY (ingest from the Jupyter servers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import ApiHandler
+from .blobs import BlobHandler
+from .executions import ExecutionHandler, ExecutionsHandler
+from .ingest import IngestHandler
+from .notebooks import NotebooksHandler
+from .openapi import OpenApiHandler, build_document
+from .runs import RunExecutionsHandler, RunHandler, RunsHandler
+from .status import NotFoundHandler, StatusHandler
+from .versions import VersionDiffHandler, VersionHandler, VersionRestoreHandler, VersionsHandler
+
+API_PREFIX = "/cellops/api/v1"
+
+ROUTES: list[tuple[str, type[ApiHandler]]] = [
+    (r"/status", StatusHandler),
+    (r"/openapi.json", OpenApiHandler),
+    (r"/notebooks", NotebooksHandler),
+    (r"/runs", RunsHandler),
+    (r"/runs/(\d+)", RunHandler),
+    (r"/runs/(\d+)/executions", RunExecutionsHandler),
+    (r"/executions", ExecutionsHandler),
+    (r"/executions/(\d+)", ExecutionHandler),
+    (r"/versions", VersionsHandler),
+    (r"/versions/(\d+)", VersionHandler),
+    (r"/versions/(\d+)/diff/(\d+)", VersionDiffHandler),
+    (r"/versions/(\d+)/restore", VersionRestoreHandler),
+    (r"/blobs/([0-9a-f]{64})", BlobHandler),
+    (r"/ingest", IngestHandler),
+]
+
+LOCAL_ONLY: set[type[ApiHandler]] = {VersionRestoreHandler}
+TEAM_ONLY: set[type[ApiHandler]] = {IngestHandler}
+
+
+def openapi_document() -> dict[str, Any]:
+    return build_document(ROUTES)
+
+
+def _bind(resource: type[ApiHandler], base: type[ApiHandler]) -> type[ApiHandler]:
+    """The resource's methods on the mode's base handler (auth and request plumbing)."""
+    return type(resource.__name__, (resource, base), {"__module__": resource.__module__})
+
+
+def mount(
+    base_url: str,
+    base: type[ApiHandler],
+    routes: list[tuple[str, type[ApiHandler]]],
+    extra: list[tuple[str, type[ApiHandler]]] | None = None,
+) -> list[tuple[str, Any]]:
+    prefix = base_url.rstrip("/") + API_PREFIX
+    handlers: list[tuple[str, Any]] = [(prefix + pattern, _bind(h, base)) for pattern, h in routes]
+    handlers += [(prefix + pattern, h) for pattern, h in extra or []]
+    handlers.append((prefix + r"/(.*)", _bind(NotFoundHandler, base)))
+    return handlers
+
+
+def embedded_handlers(base_url: str) -> list[tuple[str, Any]]:
+    from .jupyter import JupyterApiHandler
+
+    return mount(base_url, JupyterApiHandler, [r for r in ROUTES if r[1] not in TEAM_ONLY])
+
+
+def team_client_handlers(base_url: str) -> list[tuple[str, Any]]:
+    from ..team.forward import ForwardHandler
+    from .jupyter import JupyterApiHandler
+
+    local = [r for r in ROUTES if r[1] in LOCAL_ONLY or r[1] is StatusHandler]
+    return mount(base_url, JupyterApiHandler, local, extra=[(r"/(.*)", ForwardHandler)])
+
+
+def team_backend_handlers() -> list[tuple[str, Any]]:
+    from ..team.auth import TeamApiHandler
+
+    return mount("/", TeamApiHandler, [r for r in ROUTES if r[1] not in LOCAL_ONLY])

@@ -1,0 +1,176 @@
+"""The Jupyter server extension: wires the tap, the spool, the writer and the API together."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+
+from . import __version__
+from .api.routes import embedded_handlers, openapi_document, team_client_handlers
+from .capture.environment import git_state
+from .capture.tap import TrackingKernelWebsocketConnection
+from .capture.tracker import Tracker, now_iso
+from .config import CellopsConfig
+from .schemas import Status
+from .spool import Spool
+from .store import Store
+from .team.forward import BackendClient
+from .writer import RemoteSink, Sink, StoreSink, Writer
+
+KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
+
+
+class CellopsExtension(ExtensionApp):
+    name = "cellops_server"
+    classes = [CellopsConfig]
+
+    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+        super()._link_jupyter_server_extension(serverapp)
+        # The tap must be in place before the server builds its web application. A class
+        # chosen by the user (or a kernel gateway, whose default differs) is left alone.
+        chosen = serverapp.config.ServerApp.get("kernel_websocket_connection_class")
+        if chosen is None and not serverapp.config.GatewayClient.get("url"):
+            serverapp.kernel_websocket_connection_class = TrackingKernelWebsocketConnection
+        else:
+            self.log.warning(
+                "cellops: kernel_websocket_connection_class is configured (%s); executions are "
+                "recorded only if it derives from %s",
+                chosen,
+                TrackingKernelWebsocketConnection.__name__,
+            )
+
+    def initialize_settings(self) -> None:
+        self._background: set[asyncio.Future[None]] = set()
+        self.cellops = CellopsConfig(parent=self.serverapp)
+        cfg = self.cellops
+        self.team_client = bool(cfg.backend_url)
+        self.store: Store | None = None
+        self.backend: BackendClient | None = None
+        sink: Sink
+        if self.team_client:
+            if not cfg.token:
+                self.log.error(
+                    "cellops: CELLOPS_BACKEND_URL is set but CELLOPS_TOKEN is not; records wait in the spool"
+                )
+            sink = RemoteSink(cfg.backend_url, cfg.token)
+            self.backend = BackendClient(cfg.backend_url, cfg.token)
+        else:
+            self.store = Store(cfg.db_url, cfg.artifacts_dir)
+            sink = StoreSink(self.store)
+        slot = self._claim_spool_slot(Path(cfg.home) / "spool")
+        self.spool = Spool(slot)
+        self.writer = Writer(self.spool, sink, cfg.writer_batch_size)
+        self.writer.start()
+        self.tracker = Tracker(
+            self._emit,
+            source=self._source_id(slot),
+            instance=uuid.uuid4().hex,
+            max_text=cfg.max_output_text,
+            max_blob=cfg.max_output_blob,
+            on_new_run=self._look_up_git,
+        )
+        self.tracker.enabled = cfg.enabled
+        self._emit(
+            {
+                "kind": "recover",
+                "source": self.tracker.source,
+                "instance": self.tracker.instance,
+                "at": now_iso(),
+            }
+        )
+        self.settings.update(
+            cellops_tracker=self.tracker,
+            cellops_store=self.store,
+            cellops_backend=self.backend,
+            cellops_status=self.status,
+            cellops_openapi=openapi_document(),
+        )
+        self.serverapp.event_logger.add_listener(
+            schema_id=KERNEL_ACTIONS, listener=self._on_kernel_action
+        )
+        where = cfg.backend_url if self.team_client else cfg.db_url
+        self.log.info("cellops %s: recording executed cells to %s", __version__, where)
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(
+            team_client_handlers("/") if self.team_client else embedded_handlers("/")
+        )
+
+    async def stop_extension(self) -> None:
+        self.writer.stop()
+        self.spool.close()
+        if self.store is not None:
+            self.store.close()
+
+    # -- runtime -----------------------------------------------------------------------------
+
+    def status(self) -> Status:
+        return Status(
+            version=__version__,
+            mode="team-client" if self.team_client else "embedded",
+            tracking=self.tracker.enabled,
+            spool_pending=self.spool.pending(),
+            backend_reachable=(self.writer.last_error is None) if self.team_client else None,
+            last_error=self.writer.last_error,
+        )
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        self.spool.append(record)
+        self.writer.notify()
+
+    def _look_up_git(self, run_key: str, folder: str | None) -> None:
+        if not folder:
+            return
+
+        async def look_up() -> None:
+            git = await asyncio.get_running_loop().run_in_executor(None, git_state, folder)
+            if git is not None:
+                self.tracker.run_git_record(run_key, git)
+
+        task = asyncio.ensure_future(look_up())
+        self._background.add(task)  # keep a reference until done
+        task.add_done_callback(self._background.discard)
+
+    async def _on_kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        # jupyter_events calls listeners with these keyword names.
+        if (
+            data.get("action") == "shutdown"
+            and data.get("status") == "success"
+            and data.get("kernel_id")
+        ):
+            self.tracker.shutdown(data["kernel_id"])
+
+    # -- the local spool ----------------------------------------------------------------------------
+
+    def _claim_spool_slot(self, root: Path) -> Path:
+        """Each running Jupyter server owns one spool folder, held by an OS lock that a
+        killed process releases; a restarted server takes its folder back and replays it."""
+        for n in range(64):
+            slot = root / str(n)
+            slot.mkdir(parents=True, exist_ok=True)
+            lock = open(slot / "lock", "w")  # noqa: SIM115 - held for the process lifetime
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                lock.close()
+                continue
+            self._spool_lock = lock
+            return slot
+        raise RuntimeError(f"cellops: every spool folder under {root} is in use")
+
+    @staticmethod
+    def _source_id(slot: Path) -> str:
+        path = slot / "source"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            source = uuid.uuid4().hex
+            path.write_text(source)
+            os.chmod(path, 0o600)
+            return source

@@ -1,0 +1,1 @@
+"""Capture of executions: the kernel-websocket tap and the per-kernel tracker."""

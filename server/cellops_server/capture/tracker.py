@@ -1,0 +1,355 @@
+"""Turns kernel messages into run and execution records.
+
+One Tracker serves the whole server; the websocket tap feeds it from the event
+loop. It keeps only what is needed to assemble executions in flight and emits
+plain JSON-able records (see ``store/records.py``) through ``emit``, which
+appends them to the durable spool. An execution is emitted when requested
+(status ``running``), when its reply arrives (before the reply reaches the
+browser), and once more if outputs arrive between the reply and ``idle``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .outputs import OutputDigest
+
+Emit = Callable[[dict[str, Any]], None]
+log = logging.getLogger("cellops.capture")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+@dataclass
+class Pending:
+    """An execute_request whose kernel has not gone idle on it yet."""
+
+    msg_id: str
+    run: RunState
+    seq: int
+    cell_id: str | None
+    code: str
+    deleted_cells: list[str]
+    requested_at: str
+    connection: int
+    outputs: OutputDigest
+    started_at: str | None = None
+    execution_count: int | None = None
+    status: str = "running"
+    error: dict[str, Any] | None = None
+    finished_at: str | None = None
+    requested_mono: float = 0.0
+    heard: bool = False  # the kernel has said something about this request
+    replied: bool = False
+    idle: bool = False
+    emitted_changes: int = -1
+
+
+@dataclass
+class RunState:
+    key: str
+    kernel_id: str
+    notebook: str
+    user: str | None
+    kernel_spec: dict[str, Any] | None
+    started_at: str
+    kernel_session: str | None = None
+    seq: int = 0
+
+
+@dataclass
+class KernelState:
+    kernel_id: str
+    notebook: str
+    user: str | None = None
+    kernel_spec: dict[str, Any] | None = None
+    folder: str | None = None
+    run: RunState | None = None
+    pending: dict[str, Pending] = field(default_factory=dict)
+    last_heard: float = 0.0  # monotonic time of the last message from the current kernel process
+
+
+class Tracker:
+    def __init__(
+        self,
+        emit: Emit,
+        *,
+        source: str,
+        instance: str,
+        max_text: int = 10_000,
+        max_blob: int = 10 * 1024 * 1024,
+        on_new_run: Callable[[str, str | None], None] | None = None,
+    ) -> None:
+        self.emit = emit
+        self.source = source
+        self.instance = instance
+        self.max_text = max_text
+        self.max_blob = max_blob
+        self.enabled = True
+        self.on_new_run = on_new_run  # (run key, notebook folder) → look up git state
+        self.kernels: dict[str, KernelState] = {}
+        self.closed_connections: set[int] = set()
+
+    # -- connections -------------------------------------------------------------------
+
+    def attach(
+        self,
+        kernel_id: str,
+        notebook: str,
+        user: str | None,
+        kernel_spec: dict[str, Any] | None,
+        folder: str | None,
+    ) -> None:
+        """A websocket opened on a kernel; remember what it belongs to."""
+        state = self.kernels.get(kernel_id)
+        if state is None:
+            self.kernels[kernel_id] = KernelState(kernel_id, notebook, user, kernel_spec, folder)
+            return
+        state.notebook, state.kernel_spec, state.folder = notebook, kernel_spec, folder
+        state.user = user or state.user
+
+    def connection_closed(self, connection: int) -> None:
+        self.closed_connections.add(connection)
+
+    # -- browser → kernel -----------------------------------------------------------------
+
+    def on_execute_request(
+        self,
+        kernel_id: str,
+        connection: int,
+        header: dict[str, Any],
+        metadata: dict[str, Any],
+        content: dict[str, Any],
+        user: str | None = None,
+    ) -> None:
+        if not self.enabled or content.get("silent"):
+            return
+        msg_id = header.get("msg_id")
+        if not msg_id:
+            return
+        state = self.kernels.get(kernel_id) or self._unknown_kernel(kernel_id, user)
+        if msg_id in state.pending:
+            return  # the same request twice: keep the first
+        run = state.run or self._start_run(state)
+        run.seq += 1
+        cell_id = metadata.get("cellId")
+        deleted = metadata.get("deletedCells") or []
+        pending = Pending(
+            msg_id=msg_id,
+            run=run,
+            seq=run.seq,
+            cell_id=str(cell_id) if cell_id else None,
+            code=str(content.get("code", "")),
+            deleted_cells=[str(c) for c in deleted if isinstance(c, str)],
+            requested_at=now_iso(),
+            requested_mono=time.monotonic(),
+            connection=connection,
+            outputs=OutputDigest(self.max_text, self.max_blob),
+        )
+        state.pending[msg_id] = pending
+        self._emit_execution(pending)
+
+    # -- kernel → browser -------------------------------------------------------------------
+
+    def kernel_session_seen(self, kernel_id: str, session: str) -> None:
+        """Every kernel message carries the kernel process's session id; a new one means a restart."""
+        state = self.kernels.get(kernel_id)
+        if state is None or state.run is None or not session:
+            return
+        run = state.run
+        if run.kernel_session is None:
+            run.kernel_session = session
+            self.emit(self._run_record(run))
+        elif run.kernel_session != session:
+            self._rotate(state, session)
+        state.last_heard = time.monotonic()
+
+    def _rotate(self, state: KernelState, session: str) -> None:
+        """A new kernel process answered. Requests the old one never heard of and that were
+        sent after it last spoke belong to the new process; the others died with it."""
+        survivors = [
+            p for p in state.pending.values() if not p.heard and p.requested_mono > state.last_heard
+        ]
+        for p in survivors:
+            del state.pending[p.msg_id]
+        self._end_run(state)
+        run = self._start_run(state)
+        run.kernel_session = session
+        self.emit(self._run_record(run))
+        for p in survivors:
+            run.seq += 1
+            p.run, p.seq = run, run.seq
+            state.pending[p.msg_id] = p
+            self._emit_execution(p)
+
+    def wants(self, kernel_id: str, parent_msg_id: str, connection: int) -> Pending | None:
+        """The execution a kernel message belongs to, if this connection should feed it."""
+        state = self.kernels.get(kernel_id)
+        pending = state.pending.get(parent_msg_id) if state else None
+        if pending is None:
+            return None
+        if pending.connection != connection:
+            # Every client gets iopub: only the requesting connection feeds the record,
+            # unless it has gone (a reconnect replays the messages to a new one).
+            if pending.connection not in self.closed_connections:
+                return None
+            pending.connection = connection
+        return pending
+
+    def on_kernel_message(
+        self, kernel_id: str, pending: Pending, msg_type: str, content: dict[str, Any]
+    ) -> None:
+        pending.heard = True
+        if msg_type == "status":
+            state = content.get("execution_state")
+            if state == "busy" and pending.started_at is None:
+                pending.started_at = now_iso()
+            elif state == "idle":
+                pending.idle = True
+                self._maybe_finish(kernel_id, pending)
+            return
+        if msg_type == "execute_input":
+            pending.execution_count = content.get("execution_count")
+            return
+        if msg_type == "execute_reply":
+            self._on_reply(pending, content)
+            self._emit_execution(pending)
+            self._maybe_finish(kernel_id, pending)
+            self._abort_skipped(kernel_id, pending)
+            return
+        pending.outputs.add(msg_type, content)
+
+    def _on_reply(self, pending: Pending, content: dict[str, Any]) -> None:
+        pending.replied = True
+        pending.finished_at = now_iso()
+        if pending.execution_count is None:
+            pending.execution_count = content.get("execution_count")
+        status = content.get("status")
+        if status == "ok":
+            pending.status = "ok"
+        elif status == "error":
+            ename = str(content.get("ename", ""))
+            pending.status = "aborted" if ename == "KeyboardInterrupt" else "error"
+            pending.error = {
+                "ename": ename,
+                "evalue": str(content.get("evalue", ""))[: self.max_text],
+                "traceback": [str(t)[: self.max_text] for t in (content.get("traceback") or [])][
+                    :200
+                ],
+            }
+        else:  # "aborted" (skipped after an earlier error) or anything unknown
+            pending.status = "aborted"
+
+    def _maybe_finish(self, kernel_id: str, pending: Pending) -> None:
+        if not (pending.replied and pending.idle):
+            return
+        if pending.outputs.changes != pending.emitted_changes:
+            self._emit_execution(pending)
+        state = self.kernels.get(kernel_id)
+        if state is not None:
+            state.pending.pop(pending.msg_id, None)
+
+    def _abort_skipped(self, kernel_id: str, answered: Pending) -> None:
+        """A kernel answers requests in order: earlier ones it never mentioned were lost."""
+        state = self.kernels.get(kernel_id)
+        if state is None:
+            return
+        lost = [
+            p
+            for p in state.pending.values()
+            if p.run is answered.run and p.seq < answered.seq and not p.heard
+        ]
+        for p in lost:
+            p.status, p.finished_at = "aborted", now_iso()
+            self._emit_execution(p)
+            del state.pending[p.msg_id]
+
+    # -- kernel lifecycle -----------------------------------------------------------------------
+
+    def shutdown(self, kernel_id: str) -> None:
+        state = self.kernels.pop(kernel_id, None)
+        if state is not None:
+            self._end_run(state)
+
+    def _end_run(self, state: KernelState) -> None:
+        at = now_iso()
+        for pending in list(state.pending.values()):
+            if not pending.replied:
+                pending.status = "aborted"
+                pending.finished_at = at
+            self._emit_execution(pending)
+        state.pending.clear()
+        if state.run is not None:
+            self.emit({**self._run_record(state.run), "ended_at": at})
+            state.run = None
+
+    def _start_run(self, state: KernelState) -> RunState:
+        run = RunState(
+            key=uuid.uuid4().hex,
+            kernel_id=state.kernel_id,
+            notebook=state.notebook,
+            user=state.user,
+            kernel_spec=state.kernel_spec,
+            started_at=now_iso(),
+        )
+        state.run = run
+        self.emit(self._run_record(run))
+        if self.on_new_run is not None:
+            self.on_new_run(run.key, state.folder)
+        return run
+
+    def _unknown_kernel(self, kernel_id: str, user: str | None) -> KernelState:
+        state = KernelState(kernel_id, f"kernel-{kernel_id}", user)
+        self.kernels[kernel_id] = state
+        return state
+
+    # -- records --------------------------------------------------------------------------------
+
+    def _run_record(self, run: RunState) -> dict[str, Any]:
+        return {
+            "kind": "run",
+            "key": run.key,
+            "notebook": run.notebook,
+            "kernel_id": run.kernel_id,
+            "kernel_session": run.kernel_session,
+            "user": run.user,
+            "started_at": run.started_at,
+            "kernel_spec": run.kernel_spec,
+            "source": self.source,
+            "instance": self.instance,
+        }
+
+    def run_git_record(self, run_key: str, git: dict[str, Any]) -> None:
+        for state in self.kernels.values():
+            if state.run is not None and state.run.key == run_key:
+                self.emit({**self._run_record(state.run), "git": git})
+                return
+
+    def _emit_execution(self, p: Pending) -> None:
+        p.emitted_changes = p.outputs.changes
+        self.emit(
+            {
+                "kind": "execution",
+                "msg_id": p.msg_id,
+                "run_key": p.run.key,
+                "notebook": p.run.notebook,
+                "seq": p.seq,
+                "cell_id": p.cell_id,
+                "code": p.code,
+                "deleted_cells": p.deleted_cells,
+                "status": p.status,
+                "started_at": p.started_at or p.requested_at,
+                "finished_at": p.finished_at,
+                "execution_count": p.execution_count,
+                "error": p.error,
+                "outputs": p.outputs.snapshot(),
+            }
+        )

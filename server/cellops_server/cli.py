@@ -1,0 +1,108 @@
+"""The `cellops` command: serve the team backend, manage users, migrate the store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import default_db_url, default_home
+
+
+def _db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db",
+        default=None,
+        help="SQLAlchemy URL (default: $CELLOPS_DB_URL, else the embedded SQLite)",
+    )
+
+
+def _db(args: argparse.Namespace) -> str:
+    return args.db or default_db_url()
+
+
+def _artifacts(args: argparse.Namespace) -> str:
+    return (
+        args.artifacts or os.environ.get("CELLOPS_ARTIFACTS") or str(default_home() / "artifacts")
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cellops", description="cellops: MLOps inside JupyterLab")
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the team backend")
+    _db_arg(serve)
+    serve.add_argument(
+        "--artifacts", help="artifact folder (default: $CELLOPS_ARTIFACTS or <home>/artifacts)"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8800)
+
+    migrate = sub.add_parser("migrate", help="bring the store's schema up to date")
+    _db_arg(migrate)
+
+    users = sub.add_parser("users", help="team users and their personal tokens")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", help="create a user and print their token")
+    add.add_argument("name")
+    add.add_argument(
+        "--role", default="editor", help="viewer, commenter, editor, approver or admin"
+    )
+    token = users_sub.add_parser(
+        "token", help="issue a new token for a user (the old one stops working)"
+    )
+    token.add_argument("name")
+    role = users_sub.add_parser("role", help="change a user's role")
+    role.add_argument("name")
+    role.add_argument("role")
+    remove = users_sub.add_parser("remove", help="delete a user")
+    remove.add_argument("name")
+    users_sub.add_parser("list", help="list users and roles")
+    for p in (add, token, role, remove, users_sub.choices["list"]):
+        _db_arg(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[cellops %(levelname)s] %(message)s")
+    from .store import Store, StoreConfigError, create_engine, migrate
+    from .team import users as team_users
+
+    try:
+        if args.command == "serve":
+            from .team.serve import serve
+
+            Path(_artifacts(args)).mkdir(parents=True, exist_ok=True)
+            store = Store(_db(args), _artifacts(args))
+            asyncio.run(serve(store, args.host, args.port))
+            return 0
+        engine = create_engine(_db(args))
+        migrate(engine)
+        if args.command == "migrate":
+            print(f"store at {engine.url.render_as_string(hide_password=True)} is up to date")
+        elif args.users_command == "add":
+            print(team_users.add_user(engine, args.name, args.role))
+        elif args.users_command == "token":
+            print(team_users.rotate_token(engine, args.name))
+        elif args.users_command == "role":
+            team_users.set_role(engine, args.name, args.role)
+        elif args.users_command == "remove":
+            team_users.remove_user(engine, args.name)
+        elif args.users_command == "list":
+            for user in team_users.list_users(engine):
+                print(f"{user.name}\t{user.role}")
+        return 0
+    except (StoreConfigError, team_users.UserError) as exc:
+        print(f"cellops: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The settings users set, as traitlets on one configurable class.
+
+Set them in ``jupyter_server_config.py`` (``c.CellopsConfig.db_url = ...``), on the
+command line (``--CellopsConfig.db_url=...``) or through the environment variables
+named in each help string.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jupyter_core.paths import jupyter_data_dir
+from traitlets import Bool, Int, Unicode, default
+from traitlets.config import Configurable
+
+
+def default_home() -> Path:
+    """Where the embedded store lives: ``<jupyter data dir>/cellops``."""
+    return Path(os.environ.get("CELLOPS_HOME") or Path(jupyter_data_dir()) / "cellops")
+
+
+def default_db_url(home: Path | None = None) -> str:
+    """``CELLOPS_DB_URL`` if set, else the embedded SQLite file under the cellops home."""
+    env = os.environ.get("CELLOPS_DB_URL")
+    if env:
+        return env
+    return f"sqlite:///{(home or default_home()) / 'cellops.db'}"
+
+
+class CellopsConfig(Configurable):
+    """Where cellops stores what it records, and how much it keeps."""
+
+    enabled = Bool(True, config=True, help="Record executed cells at all.")
+
+    home = Unicode(
+        config=True,
+        help="Folder for the embedded database, artifacts and the local spool "
+        "(env CELLOPS_HOME; default <jupyter data dir>/cellops).",
+    )
+
+    db_url = Unicode(
+        config=True,
+        help="SQLAlchemy URL of the store (env CELLOPS_DB_URL; default SQLite in `home`). "
+        "Plain postgresql://user@host/db URLs use psycopg 3.",
+    )
+
+    artifacts_dir = Unicode(
+        config=True, help="Content-addressed blob store folder (default <home>/artifacts)."
+    )
+
+    backend_url = Unicode(
+        config=True,
+        help="URL of a team backend (`cellops serve`), e.g. http://host:8800. When set, "
+        "tracking is sent there and /cellops/api/v1 is forwarded to it (env CELLOPS_BACKEND_URL).",
+    )
+
+    token = Unicode(
+        config=True,
+        help="Personal token for the team backend, from `cellops users add` (env CELLOPS_TOKEN).",
+    )
+
+    max_output_text = Int(
+        10_000, config=True, help="Characters of text kept per output; the rest is cut."
+    )
+
+    max_output_blob = Int(
+        10 * 1024 * 1024,
+        config=True,
+        help="Largest binary output (e.g. an image) kept, in bytes; larger ones are noted only.",
+    )
+
+    writer_batch_size = Int(1000, config=True, help="Records written to the store per batch.")
+
+    @default("home")
+    def _home_default(self) -> str:
+        return str(default_home())
+
+    @default("db_url")
+    def _db_url_default(self) -> str:
+        return default_db_url(Path(self.home))
+
+    @default("artifacts_dir")
+    def _artifacts_default(self) -> str:
+        return str(Path(self.home) / "artifacts")
+
+    @default("backend_url")
+    def _backend_url_default(self) -> str:
+        return os.environ.get("CELLOPS_BACKEND_URL", "")
+
+    @default("token")
+    def _token_default(self) -> str:
+        return os.environ.get("CELLOPS_TOKEN", "")

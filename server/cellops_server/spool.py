@@ -1,0 +1,139 @@
+"""The durable local queue between the capture tap and the store.
+
+Every record the tap emits is appended here first, as one JSON line, before the
+message that caused it goes on to the browser. Appending is a buffered write and
+a flush (it reaches the OS, so it survives the server process being killed); a
+background writer reads from the last committed position, stores the batch, then
+commits the position. If the store is down, records simply wait here, in order.
+
+Files: ``spool-000001.jsonl`` … (a new segment every ``segment_bytes``), and
+``spool.pos`` holding the committed ``[segment, offset]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("cellops.spool")
+
+
+class Spool:
+    def __init__(
+        self, folder: str | os.PathLike[str], segment_bytes: int = 16 * 1024 * 1024
+    ) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.segment_bytes = segment_bytes
+        self._lock = threading.Lock()
+        self._pos_file = self.folder / "spool.pos"
+        self.read_segment, self.read_offset = self._load_position()
+        segments = self._segments()
+        self._segment = max(segments[-1] if segments else 1, self.read_segment)
+        self._out = self._open_for_append(self._segment)
+        self._appended = 0
+        self._committed = 0
+        self._backlog_at_start = self._count_backlog()
+
+    # -- appending (event loop thread) -------------------------------------------------
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str) + "\n"
+        with self._lock:
+            self._out.write(line)
+            self._out.flush()
+            self._appended += 1
+            if self._out.tell() >= self.segment_bytes:
+                self._out.close()
+                self._segment += 1
+                self._out = self._open_for_append(self._segment)
+
+    def pending(self) -> int:
+        """Records appended but not yet committed to the store."""
+        return max(0, self._backlog_at_start + self._appended - self._committed)
+
+    # -- reading (writer thread) ---------------------------------------------------------
+
+    def read_batch(self, max_records: int) -> tuple[list[dict[str, Any]], tuple[int, int]]:
+        """Up to ``max_records`` complete records after the committed position."""
+        records: list[dict[str, Any]] = []
+        segment, offset = self.read_segment, self.read_offset
+        while len(records) < max_records:
+            path = self._path(segment)
+            if not path.exists():
+                break
+            with open(path, "rb") as f:
+                f.seek(offset)
+                while len(records) < max_records:
+                    line = f.readline()
+                    if not line.endswith(b"\n"):
+                        break  # nothing more, or a line still being written
+                    offset += len(line)
+                    try:
+                        records.append(json.loads(line))
+                    except ValueError:
+                        log.warning("cellops spool: skipped a damaged line in %s", path.name)
+            if len(records) >= max_records or segment >= self._segment:
+                break
+            segment, offset = segment + 1, 0
+        return records, (segment, offset)
+
+    def commit(self, position: tuple[int, int], count: int) -> None:
+        segment, offset = position
+        tmp = self._pos_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps([segment, offset]))
+        os.replace(tmp, self._pos_file)
+        for old in self._segments():
+            if old < segment:
+                self._path(old).unlink(missing_ok=True)
+        self.read_segment, self.read_offset = segment, offset
+        self._committed += count
+
+    def close(self) -> None:
+        with self._lock:
+            self._out.close()
+
+    # -- files ------------------------------------------------------------------------------
+
+    def _path(self, segment: int) -> Path:
+        return self.folder / f"spool-{segment:06d}.jsonl"
+
+    def _segments(self) -> list[int]:
+        found = []
+        for p in self.folder.glob("spool-*.jsonl"):
+            try:
+                found.append(int(p.stem.split("-")[1]))
+            except (IndexError, ValueError):
+                continue
+        return sorted(found)
+
+    def _load_position(self) -> tuple[int, int]:
+        try:
+            segment, offset = json.loads(self._pos_file.read_text())
+            return int(segment), int(offset)
+        except (FileNotFoundError, ValueError, TypeError):
+            return 1, 0
+
+    def _open_for_append(self, segment: int) -> Any:
+        path = self._path(segment)
+        f = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the process
+        if f.tell() > 0:
+            with open(path, "rb") as r:
+                r.seek(-1, os.SEEK_END)
+                if r.read(1) != b"\n":
+                    f.write("\n")  # a line cut by a crash stays damaged, not glued to the next
+                    f.flush()
+        return f
+
+    def _count_backlog(self) -> int:
+        n, segment, offset = 0, self.read_segment, self.read_offset
+        while self._path(segment).exists():
+            with open(self._path(segment), "rb") as f:
+                f.seek(offset)
+                n += sum(1 for line in f if line.endswith(b"\n"))
+            segment, offset = segment + 1, 0
+        return n

@@ -1,0 +1,337 @@
+"""The store: the one domain object the API handlers talk to."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import TypeAdapter
+
+from ..schemas import Execution, ExecutionError, Notebook, Page, Run, Version, VersionDiff
+from ..versions import build_notebook, diff_cells
+from .blobs import FileBlobStore
+from .engine import create_engine, migrate
+from .ingest import Ingestor
+from .pagination import decode_cursor, encode_cursor
+from .records import Record, RecordLike
+from .tables import executions, notebooks, runs, versions
+
+MAX_LIMIT = 500
+_records = TypeAdapter(list[Record])
+
+
+class NotFound(LookupError):
+    """No such object; the message names what was looked for."""
+
+
+class Store:
+    """Tracked notebooks, runs, executions and versions in SQL plus a blob store."""
+
+    def __init__(self, db_url: str, artifacts_dir: str, *, auto_migrate: bool = True) -> None:
+        self.engine = create_engine(db_url)
+        self.blobs = FileBlobStore(artifacts_dir)
+        if auto_migrate:
+            migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing -------------------------------------------------------------------
+
+    def ingest(self, records: Sequence[RecordLike]) -> int:
+        with self.engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
+            return Ingestor(conn, self.blobs).ingest(records)
+
+    def ingest_json(self, raw: list[dict[str, Any]]) -> int:
+        """Validate raw records (from the spool or over HTTP) and ingest them."""
+        return self.ingest(_records.validate_python(raw))
+
+    # -- notebooks and runs -------------------------------------------------------------
+
+    def list_notebooks(self, cursor: str | None = None, limit: int = 50) -> Page[Notebook]:
+        q = sa.select(notebooks).order_by(
+            notebooks.c.last_activity_at.desc(), notebooks.c.id.desc()
+        )
+        key = decode_cursor(cursor, 2)
+        if key:
+            at = sa.literal(_parse_dt(key[0]), notebooks.c.last_activity_at.type)
+            q = q.where(
+                sa.or_(
+                    notebooks.c.last_activity_at < at,
+                    sa.and_(notebooks.c.last_activity_at == at, notebooks.c.id < key[1]),
+                )
+            )
+        rows = self._fetch(q, limit)
+        items = [
+            Notebook(
+                path=r.path,
+                runs=r.runs_count,
+                executions=r.executions_count,
+                versions=r.versions_count,
+                created_at=r.created_at,
+                last_activity_at=r.last_activity_at,
+            )
+            for r in rows[:limit]
+        ]
+        nxt = (
+            [rows[limit - 1].last_activity_at.isoformat(), rows[limit - 1].id]
+            if len(rows) > limit
+            else None
+        )
+        return Page[Notebook](items=items, next=encode_cursor(nxt) if nxt else None)
+
+    def list_runs(
+        self, notebook: str | None = None, cursor: str | None = None, limit: int = 50
+    ) -> Page[Run]:
+        q = (
+            sa.select(runs, notebooks.c.path)
+            .join(notebooks, notebooks.c.id == runs.c.notebook_id)
+            .order_by(runs.c.id.desc())
+        )
+        if notebook is not None:
+            q = q.where(runs.c.notebook_id == self._notebook_id(notebook))
+        key = decode_cursor(cursor, 1)
+        if key:
+            q = q.where(runs.c.id < key[0])
+        rows = self._fetch(q, limit)
+        page = rows[:limit]
+        counts = self._run_counts([r.id for r in page])
+        items = [self._run(r, counts.get(r.id, (0, 0))) for r in page]
+        return Page[Run](
+            items=items, next=encode_cursor([page[-1].id]) if len(rows) > limit else None
+        )
+
+    def get_run(self, run_id: int) -> Run:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(runs, notebooks.c.path)
+                .join(notebooks, notebooks.c.id == runs.c.notebook_id)
+                .where(runs.c.id == run_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"no run with id {run_id}")
+        return self._run(row, self._run_counts([run_id]).get(run_id, (0, 0)))
+
+    def _run(self, r: Any, counts: tuple[int, int]) -> Run:
+        return Run(
+            id=r.id,
+            notebook=r.path,
+            kernel_id=r.kernel_id,
+            user=r.user_name,
+            started_at=r.started_at,
+            ended_at=r.ended_at,
+            git=r.git,
+            kernel_spec=r.kernel_spec,
+            executions=counts[0],
+            errors=counts[1],
+        )
+
+    def _run_counts(self, run_ids: list[int]) -> dict[int, tuple[int, int]]:
+        if not run_ids:
+            return {}
+        q = (
+            sa.select(
+                executions.c.run_id,
+                sa.func.count(),
+                sa.func.sum(sa.case((executions.c.status == "error", 1), else_=0)),
+            )
+            .where(executions.c.run_id.in_(run_ids))
+            .group_by(executions.c.run_id)
+        )
+        with self.engine.connect() as conn:
+            return {rid: (n, int(e or 0)) for rid, n, e in conn.execute(q)}
+
+    # -- executions ----------------------------------------------------------------------
+
+    def list_executions(
+        self, run_id: int, cursor: str | None = None, limit: int = 100
+    ) -> Page[Execution]:
+        self.get_run(run_id)  # 404 for an unknown run rather than an empty list
+        q = (
+            self._execution_query()
+            .where(executions.c.run_id == run_id)
+            .order_by(executions.c.seq, executions.c.id)
+        )
+        key = decode_cursor(cursor, 2)
+        if key:
+            q = q.where(
+                sa.or_(
+                    executions.c.seq > key[0],
+                    sa.and_(executions.c.seq == key[0], executions.c.id > key[1]),
+                )
+            )
+        rows = self._fetch(q, limit)
+        page = rows[:limit]
+        nxt = encode_cursor([page[-1].seq, page[-1].id]) if len(rows) > limit else None
+        return Page[Execution](items=[self._execution(r) for r in page], next=nxt)
+
+    def list_notebook_executions(
+        self, notebook: str, cursor: str | None = None, limit: int = 100
+    ) -> Page[Execution]:
+        """Newest first across all runs of a notebook."""
+        nb = self._notebook_id(notebook)
+        q = (
+            self._execution_query()
+            .where(executions.c.notebook_id == nb)
+            .order_by(executions.c.id.desc())
+        )
+        key = decode_cursor(cursor, 1)
+        if key:
+            q = q.where(executions.c.id < key[0])
+        rows = self._fetch(q, limit)
+        page = rows[:limit]
+        nxt = encode_cursor([page[-1].id]) if len(rows) > limit else None
+        return Page[Execution](items=[self._execution(r) for r in page], next=nxt)
+
+    def get_execution(self, execution_id: int) -> Execution:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                self._execution_query().where(executions.c.id == execution_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"no execution with id {execution_id}")
+        return self._execution(row)
+
+    def _execution_query(self) -> sa.Select[Any]:
+        return sa.select(executions, notebooks.c.path).join(
+            notebooks, notebooks.c.id == executions.c.notebook_id
+        )
+
+    def _execution(self, r: Any) -> Execution:
+        outputs = r.outputs or []
+        mimes: list[str] = []
+        for o in outputs:
+            for m in o.get("data", {}) if isinstance(o.get("data"), dict) else []:
+                if m not in mimes:
+                    mimes.append(m)
+            if o.get("output_type") == "stream" and "text/plain" not in mimes:
+                mimes.append("text/plain")
+        return Execution(
+            id=r.id,
+            run_id=r.run_id,
+            notebook=r.path,
+            seq=r.seq,
+            msg_id=r.msg_id,
+            cell_id=r.cell_id,
+            code=self.blobs.get_text(r.code_sha),
+            status=r.status,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            duration_ms=r.duration_ms,
+            execution_count=r.execution_count,
+            outputs=outputs,
+            mime_types=mimes,
+            error=ExecutionError(**r.error) if r.error else None,
+            version=r.version_number,
+        )
+
+    # -- versions ----------------------------------------------------------------------------
+
+    def list_versions(
+        self, notebook: str, cursor: str | None = None, limit: int = 50
+    ) -> Page[Version]:
+        nb = self._notebook_id(notebook)
+        q = (
+            self._version_query()
+            .where(versions.c.notebook_id == nb)
+            .order_by(versions.c.number.desc())
+        )
+        key = decode_cursor(cursor, 1)
+        if key:
+            q = q.where(versions.c.number < key[0])
+        rows = self._fetch(q, limit)
+        page = rows[:limit]
+        nxt = encode_cursor([page[-1].number]) if len(rows) > limit else None
+        return Page[Version](items=[self._version(r) for r in page], next=nxt)
+
+    def get_version(self, version_id: int) -> Version:
+        return self._version(self._version_row(version_id))
+
+    def version_notebook(self, version_id: int) -> dict[str, Any]:
+        """The version as an nbformat 4 notebook (a JSON-able dict)."""
+        row = self._version_row(version_id)
+        return build_notebook(
+            self._cells(row.cells_sha),
+            kernel_spec=self._latest_kernel_spec(row.notebook_id),
+            metadata={"notebook": row.path, "version": row.number, "version_id": row.id},
+        )
+
+    def diff_versions(self, a: int, b: int) -> VersionDiff:
+        ra, rb = self._version_row(a), self._version_row(b)
+        if ra.notebook_id != rb.notebook_id:
+            raise ValueError(
+                f"versions {a} and {b} belong to different notebooks ({ra.path}, {rb.path})"
+            )
+        added, removed, changed, unchanged = diff_cells(
+            self._cells(ra.cells_sha), self._cells(rb.cells_sha)
+        )
+        return VersionDiff(
+            notebook=ra.path,
+            from_version=self._version(ra),
+            to_version=self._version(rb),
+            added=added,
+            removed=removed,
+            changed=changed,
+            unchanged=unchanged,
+        )
+
+    def _version_query(self) -> sa.Select[Any]:
+        return sa.select(versions, notebooks.c.path).join(
+            notebooks, notebooks.c.id == versions.c.notebook_id
+        )
+
+    def _version_row(self, version_id: int) -> Any:
+        with self.engine.connect() as conn:
+            row = conn.execute(self._version_query().where(versions.c.id == version_id)).first()
+        if row is None:
+            raise NotFound(f"no version with id {version_id}")
+        return row
+
+    def _version(self, r: Any) -> Version:
+        return Version(
+            id=r.id,
+            notebook=r.path,
+            number=r.number,
+            created_at=r.created_at,
+            execution_id=r.execution_id,
+            cells=r.cells_count,
+        )
+
+    def _cells(self, cells_sha: str) -> list[tuple[str, str]]:
+        return [
+            (cid, self.blobs.get_text(sha))
+            for cid, sha in json.loads(self.blobs.get_text(cells_sha))
+        ]
+
+    def _latest_kernel_spec(self, notebook_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            return conn.scalar(
+                sa.select(runs.c.kernel_spec)
+                .where(runs.c.notebook_id == notebook_id, runs.c.kernel_spec.is_not(None))
+                .order_by(runs.c.id.desc())
+                .limit(1)
+            )
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _notebook_id(self, path: str) -> int:
+        with self.engine.connect() as conn:
+            nb = conn.scalar(sa.select(notebooks.c.id).where(notebooks.c.path == path))
+        if nb is None:
+            raise NotFound(f"no tracked notebook at {path!r}; run a cell in it first")
+        return nb
+
+    def _fetch(self, q: sa.Select[Any], limit: int) -> list[Any]:
+        """One more row than asked, to know whether there is a next page."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+        with self.engine.connect() as conn:
+            return list(conn.execute(q.limit(limit + 1)))
+
+
+def _parse_dt(value: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(value)

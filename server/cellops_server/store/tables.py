@@ -1,0 +1,110 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations create them; keep in sync."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+JSON = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        if value is not None and dialect.name == "sqlite":
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+notebooks = sa.Table(
+    "notebooks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("path", sa.String(1024), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_activity_at", UTCDateTime, nullable=False),
+    sa.Column("runs_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("executions_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("versions_count", sa.Integer, nullable=False, server_default="0"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),
+    sa.Column("notebook_id", sa.Integer, sa.ForeignKey("notebooks.id"), nullable=False),
+    sa.Column("kernel_id", sa.String(64), nullable=False),
+    sa.Column("kernel_session", sa.String(128)),
+    sa.Column("user_name", sa.String(256)),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("git", JSON),
+    sa.Column("kernel_spec", JSON),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("instance", sa.String(64), nullable=False),
+    sa.Index("ix_runs_notebook", "notebook_id", "id"),
+    sa.Index("ix_runs_source", "source", "instance"),
+)
+
+executions = sa.Table(
+    "executions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("msg_id", sa.String(128), nullable=False, unique=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("notebook_id", sa.Integer, sa.ForeignKey("notebooks.id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("cell_id", sa.String(128)),
+    sa.Column("code_sha", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("duration_ms", sa.Float),
+    sa.Column("execution_count", sa.Integer),
+    sa.Column("error", JSON),
+    sa.Column("outputs", JSON),
+    sa.Column("version_number", sa.Integer),
+    sa.Index("ix_executions_run_seq", "run_id", "seq"),
+    sa.Index("ix_executions_notebook", "notebook_id", "id"),
+    sa.Index("ix_executions_running", "status"),
+)
+
+versions = sa.Table(
+    "versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("notebook_id", sa.Integer, sa.ForeignKey("notebooks.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("execution_id", sa.Integer, sa.ForeignKey("executions.id")),
+    sa.Column("cells_sha", sa.String(64), nullable=False),
+    sa.Column("cells_count", sa.Integer, nullable=False),
+    sa.UniqueConstraint("notebook_id", "number", name="uq_versions_notebook_number"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,56 @@
+"""The team backend's base handler: personal tokens identify, roles authorize.
+
+It gives resource handlers the same interface Jupyter does (``current_user``,
+``authorizer.is_authorized``), so the very same ``@authorized`` handlers run in
+both modes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tornado.ioloop import IOLoop
+
+from ..api.base import ApiError, ApiHandler
+from .users import TeamUser, user_for_token
+
+# What each action on a resource needs; anything not listed needs "editor" to write.
+REQUIRED_ROLE = {"read": "viewer", "write": "editor", "execute": "editor"}
+RESOURCE_ROLES: dict[tuple[str, str], str] = {}
+
+
+class RoleAuthorizer:
+    def is_authorized(self, handler: Any, user: TeamUser, action: str, resource: str) -> bool:
+        needed = RESOURCE_ROLES.get((resource, action)) or REQUIRED_ROLE.get(action, "admin")
+        return user.has_role(needed)
+
+
+class TeamApiHandler(ApiHandler):
+    authorizer = RoleAuthorizer()
+    log = logging.getLogger("cellops.serve")
+
+    async def prepare(self) -> None:
+        token = self._token()
+        if not token:
+            raise ApiError(
+                401,
+                "send your personal token: `Authorization: token <token>` (see `cellops users add`)",
+            )
+        user = await IOLoop.current().run_in_executor(
+            None, user_for_token, self.store.engine, token
+        )
+        if user is None:
+            raise ApiError(401, "unknown token; ask an admin for one with `cellops users add NAME`")
+        self.current_user = user
+
+    def _token(self) -> str:
+        auth = self.request.headers.get("Authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() in ("token", "bearer") and value.strip():
+            return value.strip()
+        return ""
+
+    @property
+    def team_user(self) -> TeamUser | None:
+        return self.current_user

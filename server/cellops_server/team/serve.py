@@ -1,0 +1,39 @@
+"""`cellops serve`: the team backend, the same API on a standalone tornado server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from tornado import web
+from tornado.httpserver import HTTPServer
+
+from ..api.routes import openapi_document, team_backend_handlers
+from ..store import Store
+
+log = logging.getLogger("cellops.serve")
+
+
+def make_app(store: Store) -> web.Application:
+    return web.Application(
+        team_backend_handlers(),
+        cellops_store=store,
+        cellops_openapi=openapi_document(),
+        max_body_size=64 * 1024 * 1024,
+    )
+
+
+async def serve(store: Store, host: str, port: int) -> None:
+    server = HTTPServer(make_app(store), max_body_size=64 * 1024 * 1024, xheaders=True)
+    server.listen(port, host)
+    log.info("cellops team backend on http://%s:%d/cellops/api/v1", host, port)
+    print(f"cellops team backend listening on http://{host}:{port}/cellops/api/v1", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.stop()
+    await server.close_all_connections()
+    store.close()

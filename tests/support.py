@@ -1,0 +1,272 @@
+"""Real servers and a real kernel websocket client for tests and benchmarks.
+
+``JupyterServer`` starts ``jupyter server`` (or ``jupyter lab``) in a subprocess with
+a token, a temporary root and its own cellops home; ``KernelClient`` speaks the
+kernel websocket protocol — the v1 binary subprotocol JupyterLab uses, or the
+legacy JSON one — exactly as a browser would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+import websocket
+from jupyter_server.services.kernels.connection.base import (
+    deserialize_msg_from_ws_v1,
+    serialize_msg_to_ws_v1,
+)
+
+V1 = "v1.kernel.websocket.jupyter.org"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60.0, headers: dict[str, str] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2, headers=headers).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+class Api:
+    """A tiny client of /cellops/api/v1 (and Jupyter's own REST API)."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base = base.rstrip("/")
+        self.headers = {"Authorization": f"token {token}"}
+
+    def request(self, method: str, path: str, **kw: Any) -> requests.Response:
+        return requests.request(method, f"{self.base}/{path.lstrip('/')}", headers=self.headers, timeout=30, **kw)
+
+    def get(self, path: str, **params: Any) -> Any:
+        r = self.request("GET", path, params=params)
+        assert r.status_code == 200, f"GET {path}: {r.status_code} {r.text}"
+        return r.json()
+
+    def cellops(self, path: str, **params: Any) -> Any:
+        return self.get(f"cellops/api/v1/{path.lstrip('/')}", **params)
+
+    def wait_for(self, path: str, predicate: Any, timeout: float = 20.0, **params: Any) -> Any:
+        """Poll an endpoint until ``predicate(body)`` holds (the writer is asynchronous)."""
+        deadline = time.monotonic() + timeout
+        body = None
+        while time.monotonic() < deadline:
+            r = self.request("GET", f"cellops/api/v1/{path.lstrip('/')}", params=params)
+            if r.status_code == 200:
+                body = r.json()
+                if predicate(body):
+                    return body
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting on {path}; last answer: {json.dumps(body)[:2000]}")
+
+
+class JupyterServer:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        app: str = "server",
+        env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
+        cellops: bool = True,
+        port: int | None = None,
+    ) -> None:
+        self.tmp = tmp
+        self.root = tmp / "root"
+        self.home = tmp / "cellops-home"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.token = uuid.uuid4().hex
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = app
+        self.env = {**os.environ, "CELLOPS_HOME": str(self.home), **(env or {})}
+        self.env.pop("CELLOPS_DB_URL", None) if "CELLOPS_DB_URL" not in (env or {}) else None
+        self.extra_args = extra_args or []
+        self.cellops = cellops
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.api = Api(self.url, self.token)
+        self.log_path = tmp / f"jupyter-{self.port}.log"
+
+    def start(self) -> JupyterServer:
+        extensions = "{'cellops_server': True}" if self.cellops else "{'cellops_server': False}"
+        cmd = [
+            sys.executable, "-m", "jupyter", self.app,
+            "--allow-root", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            f"--ServerApp.jpserver_extensions={extensions}",
+            "--ServerApp.port_retries=0",
+            *self.extra_args,
+        ]  # fmt: skip
+        self._log = open(self.log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            wait_http(f"{self.url}/api/status", headers=self.api.headers)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"jupyter did not start; log:\n{self.log_path.read_text()[-4000:]}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._kill_kernels()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks run, nothing is flushed by the process."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self._kill_kernels()
+
+    def _kill_kernels(self) -> None:
+        # Kernels of a killed server are orphans; end them so tests leave nothing behind.
+        subprocess.run(["pkill", "-f", f"{self.tmp}/.*kernel"], check=False)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    # -- Jupyter REST -------------------------------------------------------------------
+
+    def new_session(self, path: str = "analysis.ipynb", kernel: str = "python3") -> str:
+        """Open a notebook session (as JupyterLab does); answers the kernel id."""
+        (self.root / path).parent.mkdir(parents=True, exist_ok=True)  # the kernel starts there
+        r = self.api.request(
+            "POST", "api/sessions", json={"path": path, "name": path, "type": "notebook", "kernel": {"name": kernel}}
+        )
+        assert r.status_code == 201, r.text
+        return r.json()["kernel"]["id"]
+
+    def restart(self, kernel_id: str) -> None:
+        r = self.api.request("POST", f"api/kernels/{kernel_id}/restart")
+        assert r.status_code == 200, r.text
+
+    def connect(self, kernel_id: str, protocol: str = V1) -> KernelClient:
+        return KernelClient(self.url, self.token, kernel_id, protocol)
+
+
+class KernelClient:
+    """A browser-like kernel websocket client."""
+
+    def __init__(self, base: str, token: str, kernel_id: str, protocol: str = V1) -> None:
+        self.protocol = protocol
+        self.session = uuid.uuid4().hex
+        url = base.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels?session_id={self.session}"
+        subprotocols = [V1] if protocol == V1 else None
+        self.ws = websocket.create_connection(
+            url, header=[f"Authorization: token {token}"], subprotocols=subprotocols, timeout=60
+        )
+        self.backlog: list[dict[str, Any]] = []
+
+    def close(self) -> None:
+        self.ws.close()
+
+    def send_execute(
+        self, code: str, cell_id: str | None = None, deleted: list[str] | None = None, silent: bool = False
+    ) -> str:
+        msg_id = uuid.uuid4().hex
+        header = {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "username": "test",
+            "session": self.session,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "version": "5.3",
+        }
+        metadata: dict[str, Any] = {"deletedCells": deleted or [], "recordTiming": False, "trusted": True}
+        if cell_id is not None:
+            metadata["cellId"] = cell_id
+        content = {
+            "code": code,
+            "silent": silent,
+            "store_history": not silent,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
+        if self.protocol == V1:
+            parts = [json.dumps(p).encode() for p in (header, {}, metadata, content)]
+            self.ws.send_binary(serialize_msg_to_ws_v1(parts, "shell"))
+        else:
+            self.ws.send(
+                json.dumps(
+                    {"channel": "shell", "header": header, "parent_header": {}, "metadata": metadata, "content": content}
+                )
+            )
+        return msg_id
+
+    def recv(self) -> dict[str, Any]:
+        raw = self.ws.recv()
+        if isinstance(raw, bytes):
+            if self.protocol == V1:
+                channel, parts = deserialize_msg_from_ws_v1(raw)
+                keys = ("header", "parent_header", "metadata", "content")
+                msg = {k: json.loads(parts[i]) for i, k in enumerate(keys)}
+                msg["channel"] = channel
+                return msg
+            raise AssertionError("binary message on the legacy protocol")
+        return json.loads(raw)
+
+    def wait(self, msg_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Collect the reply and outputs of one request (until its reply and idle)."""
+        deadline = time.monotonic() + timeout
+        reply, outputs, idle = None, [], False
+        pool = [m for m in self.backlog if m.get("parent_header", {}).get("msg_id") == msg_id]
+        self.backlog = [m for m in self.backlog if m not in pool]
+        while not (reply and idle):
+            if pool:
+                msg = pool.pop(0)
+            else:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no reply to {msg_id}")
+                msg = self.recv()
+                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    self.backlog.append(msg)
+                    continue
+            kind = msg["header"]["msg_type"]
+            if kind == "execute_reply":
+                reply = msg["content"]
+            elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                idle = True
+            elif kind in ("stream", "execute_result", "display_data", "error"):
+                outputs.append({"type": kind, **msg["content"]})
+        return {"msg_id": msg_id, "reply": reply, "outputs": outputs}
+
+    def execute(self, code: str, cell_id: str | None = None, **kw: Any) -> dict[str, Any]:
+        return self.wait(self.send_execute(code, cell_id, **kw))
+
+
+@contextmanager
+def running(server: JupyterServer) -> Iterator[JupyterServer]:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
