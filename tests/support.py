@@ -58,7 +58,9 @@ class Api:
         self.headers = {"Authorization": f"token {token}"}
 
     def request(self, method: str, path: str, **kw: Any) -> requests.Response:
-        return requests.request(method, f"{self.base}/{path.lstrip('/')}", headers=self.headers, timeout=30, **kw)
+        return requests.request(
+            method, f"{self.base}/{path.lstrip('/')}", headers=self.headers, timeout=30, **kw
+        )
 
     def get(self, path: str, **params: Any) -> Any:
         r = self.request("GET", path, params=params)
@@ -126,7 +128,9 @@ class JupyterServer:
             wait_http(f"{self.url}/api/status", headers=self.api.headers)
         except TimeoutError:
             self.stop()
-            raise RuntimeError(f"jupyter did not start; log:\n{self.log_path.read_text()[-4000:]}") from None
+            raise RuntimeError(
+                f"jupyter did not start; log:\n{self.log_path.read_text()[-4000:]}"
+            ) from None
         return self
 
     def stop(self) -> None:
@@ -159,7 +163,9 @@ class JupyterServer:
         """Open a notebook session (as JupyterLab does); answers the kernel id."""
         (self.root / path).parent.mkdir(parents=True, exist_ok=True)  # the kernel starts there
         r = self.api.request(
-            "POST", "api/sessions", json={"path": path, "name": path, "type": "notebook", "kernel": {"name": kernel}}
+            "POST",
+            "api/sessions",
+            json={"path": path, "name": path, "type": "notebook", "kernel": {"name": kernel}},
         )
         assert r.status_code == 201, r.text
         return r.json()["kernel"]["id"]
@@ -178,7 +184,10 @@ class KernelClient:
     def __init__(self, base: str, token: str, kernel_id: str, protocol: str = V1) -> None:
         self.protocol = protocol
         self.session = uuid.uuid4().hex
-        url = base.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels?session_id={self.session}"
+        url = (
+            base.replace("http", "ws", 1)
+            + f"/api/kernels/{kernel_id}/channels?session_id={self.session}"
+        )
         subprotocols = [V1] if protocol == V1 else None
         self.ws = websocket.create_connection(
             url, header=[f"Authorization: token {token}"], subprotocols=subprotocols, timeout=60
@@ -189,7 +198,11 @@ class KernelClient:
         self.ws.close()
 
     def send_execute(
-        self, code: str, cell_id: str | None = None, deleted: list[str] | None = None, silent: bool = False
+        self,
+        code: str,
+        cell_id: str | None = None,
+        deleted: list[str] | None = None,
+        silent: bool = False,
     ) -> str:
         msg_id = uuid.uuid4().hex
         header = {
@@ -200,7 +213,11 @@ class KernelClient:
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "version": "5.3",
         }
-        metadata: dict[str, Any] = {"deletedCells": deleted or [], "recordTiming": False, "trusted": True}
+        metadata: dict[str, Any] = {
+            "deletedCells": deleted or [],
+            "recordTiming": False,
+            "trusted": True,
+        }
         if cell_id is not None:
             metadata["cellId"] = cell_id
         content = {
@@ -217,7 +234,13 @@ class KernelClient:
         else:
             self.ws.send(
                 json.dumps(
-                    {"channel": "shell", "header": header, "parent_header": {}, "metadata": metadata, "content": content}
+                    {
+                        "channel": "shell",
+                        "header": header,
+                        "parent_header": {},
+                        "metadata": metadata,
+                        "content": content,
+                    }
                 )
             )
         return msg_id
@@ -259,8 +282,10 @@ class KernelClient:
                 outputs.append({"type": kind, **msg["content"]})
         return {"msg_id": msg_id, "reply": reply, "outputs": outputs}
 
-    def execute(self, code: str, cell_id: str | None = None, **kw: Any) -> dict[str, Any]:
-        return self.wait(self.send_execute(code, cell_id, **kw))
+    def execute(
+        self, code: str, cell_id: str | None = None, timeout: float = 60.0, **kw: Any
+    ) -> dict[str, Any]:
+        return self.wait(self.send_execute(code, cell_id, **kw), timeout)
 
 
 @contextmanager
@@ -270,3 +295,64 @@ def running(server: JupyterServer) -> Iterator[JupyterServer]:
         yield server
     finally:
         server.stop()
+
+
+def cellops_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cellops_server.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+class TeamBackend:
+    """`cellops serve` in a subprocess."""
+
+    def __init__(self, db_url: str, artifacts: Path, port: int | None = None) -> None:
+        self.db_url = db_url
+        self.artifacts = artifacts
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = artifacts.parent / f"serve-{self.port}.log"
+
+    def add_user(self, name: str, role: str = "editor") -> str:
+        from cellops_server.store import create_engine, migrate
+        from cellops_server.team.users import add_user
+
+        engine = create_engine(self.db_url)
+        try:
+            migrate(engine)
+            return add_user(engine, name, role)
+        finally:
+            engine.dispose()
+
+    def start(self) -> TeamBackend:
+        cmd = [
+            sys.executable, "-m", "cellops_server.cli", "serve",
+            "--db", self.db_url, "--artifacts", str(self.artifacts), "--port", str(self.port),
+        ]  # fmt: skip
+        self._log = open(self.log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            wait_http(f"{self.url}/cellops/api/v1/status", timeout=30)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(
+                f"cellops serve did not start:\n{self.log_path.read_text()[-3000:]}"
+            ) from None
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def api(self, token: str) -> Api:
+        return Api(self.url, token)

@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[cellops %(levelname)s] %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from .store import Store, StoreConfigError, create_engine, migrate
     from .team import users as team_users
 

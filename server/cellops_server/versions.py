@@ -14,9 +14,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_notebook
-
 from .schemas import CellChange, CellCode, LineChange
 
 _CELL_ID_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -40,6 +37,10 @@ def _nb_cell_id(cell_id: str, used: set[str]) -> str:
 def build_notebook(
     cells: list[tuple[str, str]], *, kernel_spec: dict[str, Any] | None, metadata: dict[str, Any]
 ) -> dict[str, Any]:
+    # nbformat pulls in jsonschema (seconds to import): load it only when a notebook is built.
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
     used: set[str] = set()
     nb = new_notebook(
         cells=[new_code_cell(source=code, id=_nb_cell_id(cid, used)) for cid, code in cells],

@@ -85,13 +85,13 @@ class Writer(threading.Thread):
         self.last_error: str | None = None
         self.written = 0
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._stopping = threading.Event()  # not `_stop`: Thread uses that name
 
     def notify(self) -> None:
         self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
+        self._stopping.set()
         self._wake.set()
         self.join(timeout)
 
@@ -104,14 +104,14 @@ class Writer(threading.Thread):
                 if self.last_error != str(exc):
                     log.warning("cellops: store unavailable, records kept in the spool (%s)", exc)
                 self.last_error = str(exc)
-                if self._stop.wait(backoff):
+                if self._stopping.wait(backoff):
                     return
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = 0.2
             if moved:
                 continue
-            if self._stop.is_set():
+            if self._stopping.is_set():
                 return
             self._wake.wait(0.5)
             self._wake.clear()

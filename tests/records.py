@@ -1,0 +1,49 @@
+"""Builders of tap records for store tests (the same JSON the tap writes)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def run(key: str = "run-1", notebook: str = "nb.ipynb", **kw: Any) -> dict[str, Any]:
+    return {
+        "kind": "run",
+        "key": key,
+        "notebook": notebook,
+        "kernel_id": "kernel-1",
+        "user": "ada",
+        "started_at": T0.isoformat(),
+        "kernel_spec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "source": "server-a",
+        "instance": "process-1",
+        **kw,
+    }
+
+
+def execution(
+    seq: int,
+    code: str,
+    cell: str | None = "c1",
+    run_key: str = "run-1",
+    notebook: str = "nb.ipynb",
+    **kw: Any,
+) -> dict[str, Any]:
+    start = T0 + timedelta(seconds=seq)
+    return {
+        "kind": "execution",
+        "msg_id": kw.pop("msg_id", f"{run_key}-msg-{seq}"),
+        "run_key": run_key,
+        "notebook": notebook,
+        "seq": seq,
+        "cell_id": cell,
+        "code": code,
+        "status": "ok",
+        "started_at": start.isoformat(),
+        "finished_at": (start + timedelta(milliseconds=250)).isoformat(),
+        "execution_count": seq,
+        "outputs": [{"output_type": "stream", "name": "stdout", "text": f"out {seq}\n"}],
+        **kw,
+    }
