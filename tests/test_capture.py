@@ -202,3 +202,37 @@ def test_versions_diff_and_restore_over_the_api(server: JupyterServer, tmp_path:
     assert [c.source for c in restored.cells] == ["lr = 0.1", "score = lr * 2"]
     again = server.api.request("POST", f"cellops/api/v1/versions/{v2['id']}/restore", json={})
     assert again.json()["path"] == "versions/model-v2-2.ipynb"  # never overwrites
+
+
+def test_a_store_that_is_down_at_start_gets_everything_when_it_returns(tmp_path: Path) -> None:
+    """Embedded mode on PostgreSQL: cells run while the database does not exist yet;
+    records wait in the spool and arrive, in order, once it does."""
+    import uuid
+
+    import psycopg
+
+    from .conftest import PG_ADMIN, require_postgres
+
+    require_postgres()
+    name = f"cellops_late_{uuid.uuid4().hex[:10]}"
+    url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+    server = JupyterServer(tmp_path, env={"CELLOPS_DB_URL": url}).start()
+    try:
+        client = server.connect(server.new_session("late.ipynb"))
+        for i in range(3):
+            assert client.execute(f"step = {i}", cell_id=f"c{i}")["reply"]["status"] == "ok"
+        client.close()
+        status = server.api.wait_for("status", lambda s: s["last_error"] and s["spool_pending"] > 0)
+        assert status["mode"] == "embedded"
+        r = server.api.request("GET", "cellops/api/v1/notebooks")
+        assert r.status_code == 503 and "unavailable" in r.json()["error"]
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        server.api.wait_for("status", lambda s: s["spool_pending"] == 0 and s["last_error"] is None, timeout=30)
+        items = executions_of(server, "late.ipynb", 3)
+        assert [e["code"] for e in items] == ["step = 0", "step = 1", "step = 2"]
+    finally:
+        server.stop()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -61,11 +61,13 @@ class CellopsExtension(ExtensionApp):
             sink = RemoteSink(cfg.backend_url, cfg.token)
             self.backend = BackendClient(cfg.backend_url, cfg.token)
         else:
-            self.store = Store(cfg.db_url, cfg.artifacts_dir)
+            # Migrated by the writer, so a database that is down at start-up only delays writing.
+            self.store = Store(cfg.db_url, cfg.artifacts_dir, auto_migrate=False)
             sink = StoreSink(self.store)
+            self._try_migrate(self.store)
         slot = self._claim_spool_slot(Path(cfg.home) / "spool")
         self.spool = Spool(slot)
-        self.writer = Writer(self.spool, sink, cfg.writer_batch_size)
+        self.writer = Writer(self.spool, sink, cfg.writer_batch_size, cfg.writer_linger)
         self.writer.start()
         self.tracker = Tracker(
             self._emit,
@@ -96,6 +98,14 @@ class CellopsExtension(ExtensionApp):
         )
         where = cfg.backend_url if self.team_client else cfg.db_url
         self.log.info("cellops %s: recording executed cells to %s", __version__, where)
+
+    def _try_migrate(self, store: Store) -> None:
+        try:
+            store.migrate()
+        except Exception as exc:
+            self.log.warning(
+                "cellops: store not reachable yet (%s); records wait in the spool", exc
+            )
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(

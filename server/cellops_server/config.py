@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, Int, Unicode, default
+from traitlets import Bool, Float, Int, Unicode, default
 from traitlets.config import Configurable
 
 
@@ -71,6 +71,13 @@ class CellopsConfig(Configurable):
     )
 
     writer_batch_size = Int(1000, config=True, help="Records written to the store per batch.")
+
+    writer_linger = Float(
+        0.2,
+        config=True,
+        help="Seconds the background writer waits after new records arrive, so bursts are "
+        "written in one transaction and never while the cell that made them is answered.",
+    )
 
     @default("home")
     def _home_default(self) -> str:

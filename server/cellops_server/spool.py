@@ -87,9 +87,10 @@ class Spool:
         tmp = self._pos_file.with_suffix(".tmp")
         tmp.write_text(json.dumps([segment, offset]))
         os.replace(tmp, self._pos_file)
-        for old in self._segments():
-            if old < segment:
-                self._path(old).unlink(missing_ok=True)
+        if segment != self.read_segment:
+            for old in self._segments():
+                if old < segment:
+                    self._path(old).unlink(missing_ok=True)
         self.read_segment, self.read_offset = segment, offset
         self._committed += count
 

@@ -41,6 +41,7 @@ class StoreSink:
 
     def write(self, records: list[dict[str, Any]]) -> None:
         try:
+            self.store.migrate()  # a database that was down at start-up is migrated when it returns
             self.store.ingest_json(records)
         except ValidationError as exc:
             raise SinkRejected(str(exc)) from exc
@@ -77,11 +78,14 @@ class RemoteSink:
 
 
 class Writer(threading.Thread):
-    def __init__(self, spool: Spool, sink: Sink, batch_size: int = 1000) -> None:
+    def __init__(self, spool: Spool, sink: Sink, batch_size: int = 1000, linger: float = 0.2) -> None:
         super().__init__(name="cellops-writer", daemon=True)
         self.spool = spool
         self.sink = sink
         self.batch_size = batch_size
+        # After a wake-up, wait this long so a burst of records lands in one transaction,
+        # and the write runs after the cell that produced them has been answered.
+        self.linger = linger
         self.last_error: str | None = None
         self.written = 0
         self._wake = threading.Event()
@@ -113,8 +117,9 @@ class Writer(threading.Thread):
                 continue
             if self._stopping.is_set():
                 return
-            self._wake.wait(0.5)
-            self._wake.clear()
+            if self._wake.wait(0.5):
+                self._wake.clear()
+                self._stopping.wait(self.linger)
 
     def drain_once(self) -> int:
         """Write one batch; answer how many records moved."""

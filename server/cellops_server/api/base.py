@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from tornado import web
 from tornado.ioloop import IOLoop
 
@@ -98,6 +99,8 @@ class ApiHandler(web.RequestHandler):
         """Run a blocking store call off the event loop; map domain errors to 4xx."""
         try:
             return await IOLoop.current().run_in_executor(None, lambda: fn(*args, **kwargs))
+        except SQLAlchemyError as exc:
+            raise ApiError(503, f"the cellops store is unavailable: {type(exc).__name__}") from None
         except NotFound as exc:
             raise ApiError(404, str(exc.args[0] if exc.args else exc)) from None
         except InvalidCursor as exc:

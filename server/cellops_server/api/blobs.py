@@ -16,5 +16,7 @@ class BlobHandler(ApiHandler):
         except BlobNotFound:
             raise ApiError(404, f"no blob {sha}") from None
         self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Disposition", f'attachment; filename="{sha}"')
         self.set_header("Cache-Control", "private, max-age=31536000, immutable")
         self.finish(data)

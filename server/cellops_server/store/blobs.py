@@ -1,7 +1,8 @@
-"""Content-addressed blob storage: code, output images and version snapshots.
+"""Content-addressed blob storage for binary outputs (images, PDFs) and, later, artifacts.
 
-A blob's name is the sha256 of its bytes, so storing the same code twice costs
-nothing. Files live at ``<root>/ab/cd/<sha256>``; the path is built only from a
+A blob's name is the sha256 of its bytes, so storing the same image twice costs
+nothing. (Cell code and version listings are small text and live in the database's
+``texts`` table, written in the same transaction as the rows that use them.) Files live at ``<root>/ab/cd/<sha256>``; the path is built only from a
 validated hex digest, never from anything a client sends.
 """
 
@@ -11,7 +12,6 @@ import hashlib
 import os
 import re
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -36,7 +36,6 @@ class FileBlobStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._seen: set[str] = set()
-        self.get_text = lru_cache(maxsize=8192)(self._get_text)
 
     def _path(self, sha: str) -> Path:
         if not is_sha256(sha):
@@ -62,17 +61,11 @@ class FileBlobStore:
             self._seen.add(sha)
         return sha
 
-    def put_text(self, text: str) -> str:
-        return self.put(text.encode("utf-8"))
-
     def get(self, sha: str) -> bytes:
         try:
             return self._path(sha).read_bytes()
         except FileNotFoundError:
             raise BlobNotFound(sha) from None
-
-    def _get_text(self, sha: str) -> str:
-        return self.get(sha).decode("utf-8")
 
     def exists(self, sha: str) -> bool:
         return is_sha256(sha) and self._path(sha).exists()

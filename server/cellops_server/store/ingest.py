@@ -18,9 +18,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .blobs import FileBlobStore
+from .blobs import FileBlobStore, sha256_hex
 from .records import ExecutionRecord, RecordLike, RecoverRecord, RunRecord
-from .tables import executions, notebooks, runs, versions
+from .tables import executions, notebooks, runs, texts, versions
 
 CHUNK = 500
 
@@ -53,6 +53,15 @@ class VersionState:
         return changed
 
 
+@dataclass
+class NewVersion:
+    notebook_id: int
+    msg_id: str  # of the execution that produced it
+    number: int
+    cells: list[tuple[str, str]]
+    at: datetime
+
+
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -66,6 +75,7 @@ class Ingestor:
         self.blobs = blobs
         self.notebook_ids: dict[str, int] = {}
         self.run_ids: dict[str, int] = {}
+        self.new_texts: dict[str, str] = {}  # sha256 → text, written once per batch
 
     # -- entry point -----------------------------------------------------------
 
@@ -232,18 +242,17 @@ class Ingestor:
     def _insert_new(self, records: list[ExecutionRecord]) -> None:
         states: dict[int, VersionState] = {}
         rows: list[dict[str, Any]] = []
-        new_versions: list[
-            tuple[int, str, VersionState, datetime]
-        ] = []  # notebook, msg_id, state, at
+        new_versions: list[NewVersion] = []
         for r in records:
             nb = self.notebook_ids[r.notebook]
-            code_sha = self.blobs.put_text(r.code)
+            code_sha = self._text(r.code)
             state = states.get(nb) or self._latest_version(nb)
             states[nb] = state
             if state.apply(r.cell_id, code_sha, r.deleted_cells):
                 state.number += 1
-                snapshot = VersionState(state.number, list(state.cells))
-                new_versions.append((nb, r.msg_id, snapshot, r.started_at))
+                new_versions.append(
+                    NewVersion(nb, r.msg_id, state.number, list(state.cells), r.started_at)
+                )
             rows.append(
                 {
                     "msg_id": r.msg_id,
@@ -255,40 +264,43 @@ class Ingestor:
                     **self._mutable_fields(r),
                 }
             )
-        ids: dict[str, int] = {}
-        for chunk in _chunks(rows):
-            result = self.conn.execute(
-                executions.insert().returning(
-                    executions.c.id, executions.c.msg_id, sort_by_parameter_order=True
-                ),
-                list(chunk),
-            )
-            ids.update({m: i for i, m in result})
+        # A plain executemany (no RETURNING): psycopg pipelines it and parses it once.
+        self.conn.execute(executions.insert(), rows)
         if new_versions:
-            self.conn.execute(
-                versions.insert(),
-                [
-                    {
-                        "notebook_id": nb,
-                        "number": st.number,
-                        "created_at": at,
-                        "execution_id": ids[msg_id],
-                        "cells_sha": self.blobs.put_text(
-                            json.dumps(st.cells, separators=(",", ":"))
-                        ),
-                        "cells_count": len(st.cells),
-                    }
-                    for nb, msg_id, st, at in new_versions
-                ],
-            )
-            counts: dict[int, int] = {}
-            for nb, *_ in new_versions:
-                counts[nb] = counts.get(nb, 0) + 1
-            self._add_counts("versions_count", counts)
-        counts = {}
+            self._insert_versions(new_versions)
+        self._write_texts()
+        counts: dict[int, int] = {}
         for row in rows:
             counts[row["notebook_id"]] = counts.get(row["notebook_id"], 0) + 1
         self._add_counts("executions_count", counts)
+
+    def _insert_versions(self, new_versions: list[NewVersion]) -> None:
+        ids: dict[str, int] = {}
+        for chunk in _chunks([v.msg_id for v in new_versions]):
+            found = self.conn.execute(
+                sa.select(executions.c.msg_id, executions.c.id).where(
+                    executions.c.msg_id.in_(chunk)
+                )
+            )
+            ids.update({m: i for m, i in found})
+        self.conn.execute(
+            versions.insert(),
+            [
+                {
+                    "notebook_id": v.notebook_id,
+                    "number": v.number,
+                    "created_at": v.at,
+                    "execution_id": ids[v.msg_id],
+                    "cells_sha": self._text(json.dumps(v.cells, separators=(",", ":"))),
+                    "cells_count": len(v.cells),
+                }
+                for v in new_versions
+            ],
+        )
+        counts: dict[int, int] = {}
+        for v in new_versions:
+            counts[v.notebook_id] = counts.get(v.notebook_id, 0) + 1
+        self._add_counts("versions_count", counts)
 
     def _latest_version(self, notebook_id: int) -> VersionState:
         row = self.conn.execute(
@@ -299,8 +311,26 @@ class Ingestor:
         ).first()
         if row is None:
             return VersionState(0)
-        cells = [(c, s) for c, s in json.loads(self.blobs.get_text(row.cells_sha))]
-        return VersionState(row.number, cells)
+        body = self.new_texts.get(row.cells_sha) or self.conn.scalar(
+            sa.select(texts.c.body).where(texts.c.sha256 == row.cells_sha)
+        )
+        return VersionState(row.number, [(c, s) for c, s in json.loads(body or "[]")])
+
+    # -- content-addressed text -----------------------------------------------------------
+
+    def _text(self, body: str) -> str:
+        sha = sha256_hex(body.encode("utf-8"))
+        self.new_texts[sha] = body
+        return sha
+
+    def _write_texts(self) -> None:
+        if not self.new_texts:
+            return
+        stmt = _insert(self.conn.dialect.name, texts).on_conflict_do_nothing(
+            index_elements=["sha256"]
+        )
+        self.conn.execute(stmt, [{"sha256": k, "body": v} for k, v in self.new_texts.items()])
+        self.new_texts.clear()
 
     def _store_output(self, output: dict[str, Any]) -> dict[str, Any]:
         """Binary payloads (base64 in the record) become blob references."""

@@ -16,7 +16,7 @@ from .engine import create_engine, migrate
 from .ingest import Ingestor
 from .pagination import decode_cursor, encode_cursor
 from .records import Record, RecordLike
-from .tables import executions, notebooks, runs, versions
+from .tables import executions, notebooks, runs, texts, versions
 
 MAX_LIMIT = 500
 _records = TypeAdapter(list[Record])
@@ -32,8 +32,15 @@ class Store:
     def __init__(self, db_url: str, artifacts_dir: str, *, auto_migrate: bool = True) -> None:
         self.engine = create_engine(db_url)
         self.blobs = FileBlobStore(artifacts_dir)
+        self.migrated = False
         if auto_migrate:
+            self.migrate()
+
+    def migrate(self) -> None:
+        """Bring the schema up to date (once per process)."""
+        if not self.migrated:
             migrate(self.engine)
+            self.migrated = True
 
     def close(self) -> None:
         self.engine.dispose()
@@ -175,7 +182,9 @@ class Store:
         q = (
             self._execution_query()
             .where(executions.c.notebook_id == nb)
-            .order_by(executions.c.id.desc())
+            # (notebook_id, id) order matches ix_executions_notebook, so PostgreSQL walks that
+            # index instead of scanning the newest rows of every notebook.
+            .order_by(executions.c.notebook_id.desc(), executions.c.id.desc())
         )
         key = decode_cursor(cursor, 1)
         if key:
@@ -195,8 +204,10 @@ class Store:
         return self._execution(row)
 
     def _execution_query(self) -> sa.Select[Any]:
-        return sa.select(executions, notebooks.c.path).join(
-            notebooks, notebooks.c.id == executions.c.notebook_id
+        return (
+            sa.select(executions, notebooks.c.path, texts.c.body.label("code"))
+            .join(notebooks, notebooks.c.id == executions.c.notebook_id)
+            .join(texts, texts.c.sha256 == executions.c.code_sha)
         )
 
     def _execution(self, r: Any) -> Execution:
@@ -215,7 +226,7 @@ class Store:
             seq=r.seq,
             msg_id=r.msg_id,
             cell_id=r.cell_id,
-            code=self.blobs.get_text(r.code_sha),
+            code=r.code,
             status=r.status,
             started_at=r.started_at,
             finished_at=r.finished_at,
@@ -300,10 +311,20 @@ class Store:
         )
 
     def _cells(self, cells_sha: str) -> list[tuple[str, str]]:
-        return [
-            (cid, self.blobs.get_text(sha))
-            for cid, sha in json.loads(self.blobs.get_text(cells_sha))
-        ]
+        """A version's (cell id, code) pairs, read in two queries whatever its size."""
+        with self.engine.connect() as conn:
+            listing = conn.scalar(sa.select(texts.c.body).where(texts.c.sha256 == cells_sha))
+            pairs = json.loads(listing or "[]")
+            codes: dict[str, str] = {}
+            shas = list({sha for _, sha in pairs})
+            for i in range(0, len(shas), 500):
+                rows = conn.execute(
+                    sa.select(texts.c.sha256, texts.c.body).where(
+                        texts.c.sha256.in_(shas[i : i + 500])
+                    )
+                )
+                codes.update({k: v for k, v in rows})
+        return [(cid, codes[sha]) for cid, sha in pairs]
 
     def _latest_kernel_spec(self, notebook_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:

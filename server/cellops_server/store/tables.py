@@ -32,6 +32,15 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value
 
 
+# Content-addressed text (cell code, version cell lists): stored once per distinct sha256,
+# in the same transaction as the rows that point at it. Binary outputs go to the blob store.
+texts = sa.Table(
+    "texts",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
 notebooks = sa.Table(
     "notebooks",
     metadata,

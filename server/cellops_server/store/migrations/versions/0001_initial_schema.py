@@ -18,6 +18,12 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 def upgrade() -> None:
     op.create_table(
+        "texts",
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("sha256"),
+    )
+    op.create_table(
         "notebooks",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("path", sa.String(length=1024), nullable=False),
@@ -135,3 +141,4 @@ def downgrade() -> None:
     op.drop_table("runs")
     op.drop_table("users")
     op.drop_table("notebooks")
+    op.drop_table("texts")
