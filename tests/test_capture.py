@@ -229,10 +229,79 @@ def test_a_store_that_is_down_at_start_gets_everything_when_it_returns(tmp_path:
 
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-        server.api.wait_for("status", lambda s: s["spool_pending"] == 0 and s["last_error"] is None, timeout=30)
+        server.api.wait_for(
+            "status", lambda s: s["spool_pending"] == 0 and s["last_error"] is None, timeout=30
+        )
         items = executions_of(server, "late.ipynb", 3)
         assert [e["code"] for e in items] == ["step = 0", "step = 1", "step = 2"]
     finally:
         server.stop()
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "text"),
+    [
+        (
+            "import time\nprint('start', flush=True)\ntime.sleep(2)\nprint('end')",
+            "ok",
+            "start\nend\n",
+        ),
+        ("import time\ntime.sleep(2)\nraise KeyError('late')", "error", None),
+    ],
+)
+def test_a_cell_still_running_when_the_browser_leaves_is_recorded_to_its_end(
+    server: JupyterServer, code: str, status: str, text: str | None
+) -> None:
+    notebook = f"leaving-{status}.ipynb"
+    kernel = server.new_session(notebook)
+    client = server.connect(kernel)
+    client.send_execute(code, cell_id="long")
+    time.sleep(0.8)
+    client.close()  # the tab closes; the kernel carries on
+
+    run = server.api.wait_for("runs", lambda b: b["items"], notebook=notebook)["items"][0]
+    body = server.api.wait_for(
+        f"runs/{run['id']}/executions",
+        lambda b: b["items"] and b["items"][0]["status"] != "running",
+        timeout=30,
+    )
+    (e,) = body["items"]
+    assert e["status"] == status
+    assert e["execution_count"] == 1 and e["finished_at"] and e["duration_ms"] >= 1500
+    if text is not None:
+        assert e["outputs"] == [{"output_type": "stream", "name": "stdout", "text": text}]
+    else:
+        assert e["error"]["ename"] == "KeyError"
+
+
+def test_renaming_a_notebook_moves_its_history(server: JupyterServer) -> None:
+    server.new_session("draft.ipynb")  # the session's kernel
+    (server.root / "draft.ipynb").write_text(
+        '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+    )
+    sessions = server.api.get("api/sessions")
+    session = next(s for s in sessions if s["path"] == "draft.ipynb")
+    client = server.connect(session["kernel"]["id"])
+    client.execute("before = 1", cell_id="c1")
+
+    # What JupyterLab does on rename: move the file, then point the session at it.
+    r = server.api.request("PATCH", "api/contents/draft.ipynb", json={"path": "final.ipynb"})
+    assert r.status_code == 200, r.text
+    r = server.api.request("PATCH", f"api/sessions/{session['id']}", json={"path": "final.ipynb"})
+    assert r.status_code == 200, r.text
+    client.execute("after = 2", cell_id="c2")
+    client.close()
+
+    runs = server.api.wait_for(
+        "runs", lambda b: b["items"] and b["items"][0]["executions"] == 2, notebook="final.ipynb"
+    )["items"]
+    assert len(runs) == 1
+    codes = [e["code"] for e in server.api.cellops(f"runs/{runs[0]['id']}/executions")["items"]]
+    assert codes == ["before = 1", "after = 2"]
+    assert [
+        v["number"] for v in server.api.cellops("versions", notebook="final.ipynb")["items"]
+    ] == [2, 1]
+    r = server.api.request("GET", "cellops/api/v1/runs", params={"notebook": "draft.ipynb"})
+    assert r.status_code == 404

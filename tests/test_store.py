@@ -233,3 +233,41 @@ def test_concurrent_writers_never_number_a_version_twice(store: Store) -> None:
         if not (cursor := page.next):
             break
     assert sorted(numbers) == list(range(1, 41))
+
+
+def test_a_rename_moves_history_between_the_records_around_it(store: Store) -> None:
+    rename = {
+        "kind": "rename",
+        "from_path": "nb.ipynb",
+        "to_path": "final.ipynb",
+        "at": "2026-01-01T12:30:00+00:00",
+    }
+    store.ingest_json(
+        [run(), execution(1, "a = 1"), rename, execution(2, "b = 2", "c2", notebook="final.ipynb")]
+    )
+    (nb,) = store.list_notebooks().items
+    assert (nb.path, nb.executions, nb.versions) == ("final.ipynb", 2, 2)
+    with pytest.raises(NotFound):
+        store.list_versions("nb.ipynb")
+
+
+def test_renaming_a_folder_moves_the_notebooks_in_it_but_never_merges(store: Store) -> None:
+    store.ingest_json(
+        [
+            run(key="r1", notebook="old/a.ipynb"),
+            execution(1, "a", run_key="r1", notebook="old/a.ipynb"),
+            run(key="r2", notebook="old/sub/b.ipynb"),
+            execution(1, "b", run_key="r2", notebook="old/sub/b.ipynb"),
+            run(key="r3", notebook="new/a.ipynb"),
+            execution(1, "c", run_key="r3", notebook="new/a.ipynb"),
+            {
+                "kind": "rename",
+                "from_path": "old",
+                "to_path": "new",
+                "at": "2026-01-01T13:00:00+00:00",
+            },
+        ]
+    )
+    paths = sorted(n.path for n in store.list_notebooks().items)
+    # new/a.ipynb already had its own history: the old one stays where it was.
+    assert paths == ["new/a.ipynb", "new/sub/b.ipynb", "old/a.ipynb"]

@@ -24,6 +24,7 @@ from .team.forward import BackendClient
 from .writer import RemoteSink, Sink, StoreSink, Writer
 
 KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
+CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 
 
 class CellopsExtension(ExtensionApp):
@@ -93,9 +94,9 @@ class CellopsExtension(ExtensionApp):
             cellops_status=self.status,
             cellops_openapi=openapi_document(),
         )
-        self.serverapp.event_logger.add_listener(
-            schema_id=KERNEL_ACTIONS, listener=self._on_kernel_action
-        )
+        events = self.serverapp.event_logger
+        events.add_listener(schema_id=KERNEL_ACTIONS, listener=self._on_kernel_action)
+        events.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
         where = cfg.backend_url if self.team_client else cfg.db_url
         self.log.info("cellops %s: recording executed cells to %s", __version__, where)
 
@@ -155,6 +156,10 @@ class CellopsExtension(ExtensionApp):
             and data.get("kernel_id")
         ):
             self.tracker.shutdown(data["kernel_id"])
+
+    async def _on_contents_event(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        if data.get("action") == "rename" and data.get("source_path") and data.get("path"):
+            self.tracker.rename(data["source_path"], data["path"])
 
     # -- the local spool ----------------------------------------------------------------------------
 

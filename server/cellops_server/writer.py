@@ -78,7 +78,9 @@ class RemoteSink:
 
 
 class Writer(threading.Thread):
-    def __init__(self, spool: Spool, sink: Sink, batch_size: int = 1000, linger: float = 0.2) -> None:
+    def __init__(
+        self, spool: Spool, sink: Sink, batch_size: int = 1000, linger: float = 0.2
+    ) -> None:
         super().__init__(name="cellops-writer", daemon=True)
         self.spool = spool
         self.sink = sink

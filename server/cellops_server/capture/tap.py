@@ -18,6 +18,7 @@ from jupyter_server.services.kernels.connection.base import (
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
 from .tracker import Tracker
+from .watcher import IopubWatcher
 
 V1 = "v1.kernel.websocket.jupyter.org"
 TRACKED_REPLIES = {
@@ -149,6 +150,10 @@ class TrackingKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
             }
         except Exception:
             spec = {"name": getattr(km, "kernel_name", None)}
+        if self.kernel_id not in tracker.watchers:
+            tracker.watchers[self.kernel_id] = IopubWatcher(
+                tracker, self.multi_kernel_manager, self.kernel_id, self.session
+            )
         tracker.attach(
             self.kernel_id,
             path or f"kernel-{self.kernel_id}",

@@ -48,6 +48,7 @@ class Pending:
     finished_at: str | None = None
     requested_mono: float = 0.0
     heard: bool = False  # the kernel has said something about this request
+    watched: bool = False  # fed by the iopub watcher since its requester left
     replied: bool = False
     idle: bool = False
     emitted_changes: int = -1
@@ -97,6 +98,7 @@ class Tracker:
         self.on_new_run = on_new_run  # (run key, notebook folder) → look up git state
         self.kernels: dict[str, KernelState] = {}
         self.closed_connections: set[int] = set()
+        self.watchers: dict[str, Any] = {}  # kernel id → IopubWatcher (see watcher.py)
 
     # -- connections -------------------------------------------------------------------
 
@@ -199,26 +201,39 @@ class Tracker:
         if pending.connection != connection:
             # Every client gets iopub: only the requesting connection feeds the record,
             # unless it has gone (a reconnect replays the messages to a new one).
-            if pending.connection not in self.closed_connections:
+            if pending.connection not in self.closed_connections or pending.watched:
                 return None
             pending.connection = connection
         return pending
 
     def on_kernel_message(
-        self, kernel_id: str, pending: Pending, msg_type: str, content: dict[str, Any]
+        self,
+        kernel_id: str,
+        pending: Pending,
+        msg_type: str,
+        content: dict[str, Any],
+        watcher: bool = False,
     ) -> None:
+        """Feed one kernel message; ``watcher`` means it came from cellops' own iopub
+        subscription (the browser that asked has gone, so no reply will be seen)."""
         pending.heard = True
+        pending.watched = pending.watched or watcher
         if msg_type == "status":
             state = content.get("execution_state")
-            if state == "busy" and pending.started_at is None:
+            # busy (iopub) can arrive after the reply (shell): then the request time stands.
+            if state == "busy" and pending.started_at is None and not pending.replied:
                 pending.started_at = now_iso()
             elif state == "idle":
                 pending.idle = True
+                if not pending.replied and watcher:
+                    self._finish_without_reply(pending)
                 self._maybe_finish(kernel_id, pending)
             return
         if msg_type == "execute_input":
             pending.execution_count = content.get("execution_count")
             return
+        if msg_type == "error":
+            pending.error = self._error_info(content)
         if msg_type == "execute_reply":
             self._on_reply(pending, content)
             self._emit_execution(pending)
@@ -234,19 +249,65 @@ class Tracker:
             pending.execution_count = content.get("execution_count")
         status = content.get("status")
         if status == "ok":
-            pending.status = "ok"
+            pending.status, pending.error = "ok", None
         elif status == "error":
-            ename = str(content.get("ename", ""))
-            pending.status = "aborted" if ename == "KeyboardInterrupt" else "error"
-            pending.error = {
-                "ename": ename,
-                "evalue": str(content.get("evalue", ""))[: self.max_text],
-                "traceback": [str(t)[: self.max_text] for t in (content.get("traceback") or [])][
-                    :200
-                ],
-            }
+            pending.error = self._error_info(content)
+            interrupted = pending.error["ename"] == "KeyboardInterrupt"
+            pending.status = "aborted" if interrupted else "error"
         else:  # "aborted" (skipped after an earlier error) or anything unknown
             pending.status = "aborted"
+
+    def _finish_without_reply(self, pending: Pending) -> None:
+        """Idle on iopub ends the execution; its outcome is read from the outputs."""
+        pending.replied = True
+        pending.finished_at = now_iso()
+        if pending.error is None:
+            pending.status = "ok"
+        else:
+            interrupted = pending.error["ename"] == "KeyboardInterrupt"
+            pending.status = "aborted" if interrupted else "error"
+
+    def _error_info(self, content: dict[str, Any]) -> dict[str, Any]:
+        tb = content.get("traceback") or []
+        return {
+            "ename": str(content.get("ename", "")),
+            "evalue": str(content.get("evalue", ""))[: self.max_text],
+            "traceback": [str(t)[: self.max_text] for t in tb][:200],
+        }
+
+    def has_orphans(self, kernel_id: str) -> bool:
+        """Executions whose requesting connection has closed (only a watcher can finish them)."""
+        state = self.kernels.get(kernel_id)
+        return state is not None and any(
+            p.connection in self.closed_connections for p in state.pending.values()
+        )
+
+    def orphan(self, kernel_id: str, parent_msg_id: str) -> Pending | None:
+        """The pending execution a watcher may feed: only one whose requester has gone."""
+        state = self.kernels.get(kernel_id)
+        pending = state.pending.get(parent_msg_id) if state else None
+        if pending is None or pending.connection not in self.closed_connections:
+            return None
+        return pending
+
+    def rename(self, from_path: str, to_path: str) -> None:
+        """A notebook or folder was renamed: later records use the new path, and the
+        store moves the history recorded under the old one."""
+        source, target = from_path.strip("/"), to_path.strip("/")
+        self.emit({"kind": "rename", "from_path": source, "to_path": target, "at": now_iso()})
+
+        def moved(path: str) -> str | None:
+            if path == source:
+                return target
+            if path.startswith(source + "/"):
+                return target + path[len(source) :]
+            return None
+
+        for state in self.kernels.values():
+            if (new := moved(state.notebook)) is not None:
+                state.notebook = new
+                if state.run is not None:
+                    state.run.notebook = new
 
     def _maybe_finish(self, kernel_id: str, pending: Pending) -> None:
         if not (pending.replied and pending.idle):
@@ -278,6 +339,9 @@ class Tracker:
         state = self.kernels.pop(kernel_id, None)
         if state is not None:
             self._end_run(state)
+        watcher = self.watchers.pop(kernel_id, None)
+        if watcher is not None:
+            watcher.close()
 
     def _end_run(self, state: KernelState) -> None:
         at = now_iso()

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .blobs import FileBlobStore, sha256_hex
-from .records import ExecutionRecord, RecordLike, RecoverRecord, RunRecord
+from .records import ExecutionRecord, RecordLike, RecoverRecord, RenameRecord, RunRecord
 from .tables import executions, notebooks, runs, texts, versions
 
 CHUNK = 500
@@ -80,6 +80,19 @@ class Ingestor:
     # -- entry point -----------------------------------------------------------
 
     def ingest(self, records: Sequence[RecordLike]) -> int:
+        # A rename applies between the records before it and those after it.
+        segment: list[RecordLike] = []
+        for record in records:
+            if isinstance(record, RenameRecord):
+                self._ingest_segment(segment)
+                self._rename(record)
+                segment = []
+            else:
+                segment.append(record)
+        self._ingest_segment(segment)
+        return len(records)
+
+    def _ingest_segment(self, records: Sequence[RecordLike]) -> None:
         run_records = [r for r in records if isinstance(r, RunRecord)]
         exec_records = _coalesce([r for r in records if isinstance(r, ExecutionRecord)])
         recover_records = [r for r in records if isinstance(r, RecoverRecord)]
@@ -90,7 +103,24 @@ class Ingestor:
             self._recover(rec)
         self._upsert_runs(run_records)
         self._upsert_executions(exec_records)
-        return len(records)
+
+    def _rename(self, rec: RenameRecord) -> None:
+        """Move the notebook at ``from_path`` (or every notebook under that folder)."""
+        source, target = rec.from_path.strip("/"), rec.to_path.strip("/")
+        moves = [(source, target)]
+        under = self.conn.scalars(
+            sa.select(notebooks.c.path).where(
+                notebooks.c.path.startswith(source + "/", autoescape=True)
+            )
+        )
+        moves += [(path, target + path[len(source) :]) for path in under]
+        for old, new in moves:
+            taken = self.conn.scalar(sa.select(notebooks.c.id).where(notebooks.c.path == new))
+            if taken is None:  # never merge two histories: an existing target keeps its own
+                self.conn.execute(
+                    notebooks.update().where(notebooks.c.path == old).values(path=new)
+                )
+        self.notebook_ids.clear()
 
     # -- notebooks -------------------------------------------------------------
 

@@ -69,11 +69,22 @@ class RecoverRecord(_Record):
     at: datetime
 
 
-Record = Annotated[RunRecord | ExecutionRecord | RecoverRecord, Field(discriminator="kind")]
+class RenameRecord(_Record):
+    """A notebook (or a folder of notebooks) was renamed: its history follows the file."""
+
+    kind: Literal["rename"] = "rename"
+    from_path: str = Field(min_length=1, max_length=1024)
+    to_path: str = Field(min_length=1, max_length=1024)
+    at: datetime
+
+
+Record = Annotated[
+    RunRecord | ExecutionRecord | RecoverRecord | RenameRecord, Field(discriminator="kind")
+]
 
 
 class IngestBatch(BaseModel):
     records: list[Record] = Field(max_length=10_000)
 
 
-RecordLike = RunRecord | ExecutionRecord | RecoverRecord
+RecordLike = RunRecord | ExecutionRecord | RecoverRecord | RenameRecord
