@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
@@ -19,6 +19,7 @@ from .records import Record, RecordLike
 from .tables import executions, notebooks, runs, texts, versions
 
 MAX_LIMIT = 500
+P = TypeVar("P", bound=Page[Any])
 _records = TypeAdapter(list[Record])
 
 
@@ -70,24 +71,20 @@ class Store:
                     sa.and_(notebooks.c.last_activity_at == at, notebooks.c.id < key[1]),
                 )
             )
-        rows = self._fetch(q, limit)
-        items = [
-            Notebook(
+        return self._page(
+            Page[Notebook],
+            q,
+            limit,
+            lambda r: Notebook(
                 path=r.path,
                 runs=r.runs_count,
                 executions=r.executions_count,
                 versions=r.versions_count,
                 created_at=r.created_at,
                 last_activity_at=r.last_activity_at,
-            )
-            for r in rows[:limit]
-        ]
-        nxt = (
-            [rows[limit - 1].last_activity_at.isoformat(), rows[limit - 1].id]
-            if len(rows) > limit
-            else None
+            ),
+            lambda r: [r.last_activity_at.isoformat(), r.id],
         )
-        return Page[Notebook](items=items, next=encode_cursor(nxt) if nxt else None)
 
     def list_runs(
         self, notebook: str | None = None, cursor: str | None = None, limit: int = 50
@@ -102,13 +99,10 @@ class Store:
         key = decode_cursor(cursor, 1)
         if key:
             q = q.where(runs.c.id < key[0])
-        rows = self._fetch(q, limit)
-        page = rows[:limit]
-        counts = self._run_counts([r.id for r in page])
-        items = [self._run(r, counts.get(r.id, (0, 0))) for r in page]
-        return Page[Run](
-            items=items, next=encode_cursor([page[-1].id]) if len(rows) > limit else None
-        )
+        page = self._page(Page[Any], q, limit, lambda r: r, lambda r: [r.id])
+        counts = self._run_counts([r.id for r in page.items])
+        items = [self._run(r, counts.get(r.id, (0, 0))) for r in page.items]
+        return Page[Run](items=items, next=page.next)
 
     def get_run(self, run_id: int) -> Run:
         with self.engine.connect() as conn:
@@ -169,10 +163,7 @@ class Store:
                     sa.and_(executions.c.seq == key[0], executions.c.id > key[1]),
                 )
             )
-        rows = self._fetch(q, limit)
-        page = rows[:limit]
-        nxt = encode_cursor([page[-1].seq, page[-1].id]) if len(rows) > limit else None
-        return Page[Execution](items=[self._execution(r) for r in page], next=nxt)
+        return self._page(Page[Execution], q, limit, self._execution, lambda r: [r.seq, r.id])
 
     def list_notebook_executions(
         self, notebook: str, cursor: str | None = None, limit: int = 100
@@ -189,10 +180,7 @@ class Store:
         key = decode_cursor(cursor, 1)
         if key:
             q = q.where(executions.c.id < key[0])
-        rows = self._fetch(q, limit)
-        page = rows[:limit]
-        nxt = encode_cursor([page[-1].id]) if len(rows) > limit else None
-        return Page[Execution](items=[self._execution(r) for r in page], next=nxt)
+        return self._page(Page[Execution], q, limit, self._execution, lambda r: [r.id])
 
     def get_execution(self, execution_id: int) -> Execution:
         with self.engine.connect() as conn:
@@ -252,10 +240,7 @@ class Store:
         key = decode_cursor(cursor, 1)
         if key:
             q = q.where(versions.c.number < key[0])
-        rows = self._fetch(q, limit)
-        page = rows[:limit]
-        nxt = encode_cursor([page[-1].number]) if len(rows) > limit else None
-        return Page[Version](items=[self._version(r) for r in page], next=nxt)
+        return self._page(Page[Version], q, limit, self._version, lambda r: [r.number])
 
     def get_version(self, version_id: int) -> Version:
         return self._version(self._version_row(version_id))
@@ -343,6 +328,20 @@ class Store:
         if nb is None:
             raise NotFound(f"no tracked notebook at {path!r}; run a cell in it first")
         return nb
+
+    def _page(
+        self,
+        page_type: type[P],
+        q: sa.Select[Any],
+        limit: int,
+        item: Callable[[Any], Any],
+        cursor_of: Callable[[Any], list[Any]],
+    ) -> P:
+        """One page of ``q`` (already filtered past the cursor) and the cursor after it."""
+        rows = self._fetch(q, limit)
+        page = rows[:limit]
+        nxt = encode_cursor(cursor_of(page[-1])) if len(rows) > limit else None
+        return page_type(items=[item(r) for r in page], next=nxt)
 
     def _fetch(self, q: sa.Select[Any], limit: int) -> list[Any]:
         """One more row than asked, to know whether there is a next page."""
