@@ -171,8 +171,13 @@ class JupyterServer:
         return r.json()["kernel"]["id"]
 
     def restart(self, kernel_id: str) -> None:
+        """Restart a kernel and wait until it is ready, as JupyterLab does before running."""
         r = self.api.request("POST", f"api/kernels/{kernel_id}/restart")
         assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 30
+        while self.api.get(f"api/kernels/{kernel_id}")["execution_state"] != "idle":
+            assert time.monotonic() < deadline, "the kernel did not come back after a restart"
+            time.sleep(0.1)
 
     def connect(self, kernel_id: str, protocol: str = V1) -> KernelClient:
         return KernelClient(self.url, self.token, kernel_id, protocol)

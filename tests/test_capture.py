@@ -96,6 +96,8 @@ def test_restart_starts_a_second_run(server: JupyterServer) -> None:
     client = server.connect(kernel)
     client.execute("a = 1", cell_id="c1")
     server.restart(kernel)
+    client.close()
+    client = server.connect(kernel)  # JupyterLab reconnects after a restart, too
     client.execute("b = 2", cell_id="c2")
     client.close()
 
@@ -103,6 +105,7 @@ def test_restart_starts_a_second_run(server: JupyterServer) -> None:
         "items"
     ]
     newest, first = runs
+    executions_of(server, "restart.ipynb", 1)  # the newest run's execution has finished
     assert first["ended_at"] is not None and newest["ended_at"] is None
     assert first["kernel_id"] == newest["kernel_id"] == kernel
     codes = [
@@ -305,3 +308,32 @@ def test_renaming_a_notebook_moves_its_history(server: JupyterServer) -> None:
     ] == [2, 1]
     r = server.api.request("GET", "cellops/api/v1/runs", params={"notebook": "draft.ipynb"})
     assert r.status_code == 404
+
+
+def test_the_writer_runs_in_its_own_process_and_is_restarted_if_it_dies(
+    server: JupyterServer,
+) -> None:
+    """Validation and database writes never share the Jupyter server's GIL; a crashed
+    writer costs a moment, not a record."""
+    import os
+    import signal
+
+    def writer_pids() -> list[int]:
+        found = subprocess.run(
+            ["pgrep", "-f", f"cellops_server.writer --spool {server.home}"],
+            capture_output=True,
+            text=True,
+        )
+        return [int(p) for p in found.stdout.split()]
+
+    (pid,) = writer_pids()
+    assert pid != server.proc.pid  # type: ignore[union-attr]
+    os.kill(pid, signal.SIGKILL)
+    client = server.connect(server.new_session("after-crash.ipynb"))
+    client.execute("still = 'recorded'", cell_id="c1")
+    client.close()
+    assert [e["code"] for e in executions_of(server, "after-crash.ipynb", 1)] == [
+        "still = 'recorded'"
+    ]
+    (new_pid,) = writer_pids()
+    assert new_pid != pid

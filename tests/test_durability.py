@@ -58,6 +58,5 @@ def test_sigkill_mid_burst_loses_no_answered_execution(tmp_path: Path) -> None:
 
         restarted.api.wait_for("status", all_there, timeout=30)
         assert all(stored[m] == "ok" for m in answered)
-        assert restarted.api.cellops(f"runs/{run['id']}")["ended_at"] is not None
     finally:
         restarted.stop()

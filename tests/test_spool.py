@@ -35,7 +35,7 @@ def test_records_survive_a_new_process_until_committed(tmp_path: Path) -> None:
         spool.append({"n": i})
     records, position = spool.read_batch(3)
     assert [r["n"] for r in records] == [0, 1, 2]
-    spool.commit(position, len(records))
+    spool.commit(position)
     spool.close()
 
     reopened = Spool(tmp_path)  # as after a crash and restart
@@ -67,7 +67,7 @@ def test_segments_roll_and_are_deleted_once_written(tmp_path: Path) -> None:
         if not records:
             break
         seen += [r["n"] for r in records]
-        spool.commit(position, len(records))
+        spool.commit(position)
     assert seen == list(range(40))
     assert spool.pending() == 0
     assert len(list(tmp_path.glob("spool-*.jsonl"))) == 1

@@ -271,3 +271,27 @@ def test_renaming_a_folder_moves_the_notebooks_in_it_but_never_merges(store: Sto
     paths = sorted(n.path for n in store.list_notebooks().items)
     # new/a.ipynb already had its own history: the old one stays where it was.
     assert paths == ["new/a.ipynb", "new/sub/b.ipynb", "old/a.ipynb"]
+
+
+def test_a_recovery_applies_only_to_what_came_before_it_in_a_batch(store: Store) -> None:
+    """The killed process's last records and the new process's recovery can share a batch."""
+    recover = {
+        "kind": "recover",
+        "source": "server-a",
+        "instance": "process-2",
+        "at": "2026-01-01T13:00:00+00:00",
+    }
+    later = run(key="run-2", instance="process-2")
+    store.ingest_json(
+        [
+            run(),
+            execution(1, "x", status="running", finished_at=None),
+            recover,
+            later,
+            execution(1, "y", run_key="run-2", status="running", finished_at=None),
+        ]
+    )
+    statuses = {e.code: e.status for e in store.list_notebook_executions("nb.ipynb").items}
+    assert statuses == {"x": "aborted", "y": "running"}
+    ended = {r.id: r.ended_at for r in store.list_runs().items}
+    assert sorted(v is None for v in ended.values()) == [False, True]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import PeriodicCallback
 
 from . import __version__
 from .api.routes import embedded_handlers, openapi_document, team_client_handlers
@@ -21,7 +22,7 @@ from .schemas import Status
 from .spool import Spool
 from .store import Store
 from .team.forward import BackendClient
-from .writer import RemoteSink, Sink, StoreSink, Writer
+from .writer import WriterProcess
 
 KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
@@ -53,23 +54,32 @@ class CellopsExtension(ExtensionApp):
         self.team_client = bool(cfg.backend_url)
         self.store: Store | None = None
         self.backend: BackendClient | None = None
-        sink: Sink
+        # The writer process gets its settings by environment, so no URL or token shows in `ps`.
+        writer_env = {**os.environ, "CELLOPS_DB_URL": cfg.db_url, "CELLOPS_TOKEN": cfg.token}
+        writer_args = [
+            "--batch-size",
+            str(cfg.writer_batch_size),
+            "--linger",
+            str(cfg.writer_linger),
+        ]
         if self.team_client:
             if not cfg.token:
                 self.log.error(
                     "cellops: CELLOPS_BACKEND_URL is set but CELLOPS_TOKEN is not; records wait in the spool"
                 )
-            sink = RemoteSink(cfg.backend_url, cfg.token)
             self.backend = BackendClient(cfg.backend_url, cfg.token)
+            writer_args += ["--backend", cfg.backend_url]
         else:
-            # Migrated by the writer, so a database that is down at start-up only delays writing.
+            # The writer migrates too, so a database that is down at start-up only delays writing.
             self.store = Store(cfg.db_url, cfg.artifacts_dir, auto_migrate=False)
-            sink = StoreSink(self.store)
             self._try_migrate(self.store)
+            writer_args += ["--artifacts", cfg.artifacts_dir]
         slot = self._claim_spool_slot(Path(cfg.home) / "spool")
         self.spool = Spool(slot)
-        self.writer = Writer(self.spool, sink, cfg.writer_batch_size, cfg.writer_linger)
+        self.writer = WriterProcess(slot, writer_args, writer_env)
         self.writer.start()
+        self._writer_watch = PeriodicCallback(self.writer.ensure_running, 2000)
+        self._writer_watch.start()
         self.tracker = Tracker(
             self._emit,
             source=self._source_id(slot),
@@ -114,6 +124,7 @@ class CellopsExtension(ExtensionApp):
         )
 
     async def stop_extension(self) -> None:
+        self._writer_watch.stop()
         self.writer.stop()
         self.spool.close()
         if self.store is not None:
@@ -132,8 +143,7 @@ class CellopsExtension(ExtensionApp):
         )
 
     def _emit(self, record: dict[str, Any]) -> None:
-        self.spool.append(record)
-        self.writer.notify()
+        self.spool.append(record)  # the writer process picks it up within `writer_linger`
 
     def _look_up_git(self, run_key: str, folder: str | None) -> None:
         if not folder:

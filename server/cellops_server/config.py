@@ -75,8 +75,8 @@ class CellopsConfig(Configurable):
     writer_linger = Float(
         0.2,
         config=True,
-        help="Seconds the background writer waits after new records arrive, so bursts are "
-        "written in one transaction and never while the cell that made them is answered.",
+        help="How often (seconds) the writer process looks for new records in the spool; "
+        "bursts arriving meanwhile are written in one transaction.",
     )
 
     @default("home")

@@ -7,7 +7,8 @@ background writer reads from the last committed position, stores the batch, then
 commits the position. If the store is down, records simply wait here, in order.
 
 Files: ``spool-000001.jsonl`` … (a new segment every ``segment_bytes``), and
-``spool.pos`` holding the committed ``[segment, offset]``.
+``spool.pos`` holding the committed ``[segment, offset]``. The appending process
+(the Jupyter server) and the reading one (its writer process) share nothing else.
 """
 
 from __future__ import annotations
@@ -23,8 +24,14 @@ log = logging.getLogger("cellops.spool")
 
 
 class Spool:
+    """One process appends (``reader=False``); one process, maybe another, reads and commits."""
+
     def __init__(
-        self, folder: str | os.PathLike[str], segment_bytes: int = 16 * 1024 * 1024
+        self,
+        folder: str | os.PathLike[str],
+        segment_bytes: int = 16 * 1024 * 1024,
+        *,
+        reader: bool = False,
     ) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -34,27 +41,36 @@ class Spool:
         self.read_segment, self.read_offset = self._load_position()
         segments = self._segments()
         self._segment = max(segments[-1] if segments else 1, self.read_segment)
-        self._out = self._open_for_append(self._segment)
-        self._appended = 0
-        self._committed = 0
-        self._backlog_at_start = self._count_backlog()
+        self._out = None if reader else self._open_for_append(self._segment)
 
     # -- appending (event loop thread) -------------------------------------------------
 
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str) + "\n"
         with self._lock:
+            if self._out is None:
+                raise RuntimeError("this Spool was opened for reading only")
             self._out.write(line)
             self._out.flush()
-            self._appended += 1
             if self._out.tell() >= self.segment_bytes:
                 self._out.close()
                 self._segment += 1
                 self._out = self._open_for_append(self._segment)
 
     def pending(self) -> int:
-        """Records appended but not yet committed to the store."""
-        return max(0, self._backlog_at_start + self._appended - self._committed)
+        """Records appended but not yet committed, whichever process commits them."""
+        segment, offset = self._load_position()
+        last, n = self._last_segment(), 0
+        while segment <= last:
+            try:
+                with open(self._path(segment), "rb") as f:
+                    f.seek(offset)
+                    while chunk := f.read(1 << 20):
+                        n += chunk.count(b"\n")
+            except FileNotFoundError:
+                pass
+            segment, offset = segment + 1, 0
+        return n
 
     # -- reading (writer thread) ---------------------------------------------------------
 
@@ -62,9 +78,13 @@ class Spool:
         """Up to ``max_records`` complete records after the committed position."""
         records: list[dict[str, Any]] = []
         segment, offset = self.read_segment, self.read_offset
+        last = self._last_segment()
         while len(records) < max_records:
             path = self._path(segment)
             if not path.exists():
+                if segment < last:  # deleted by an earlier reader that got further
+                    segment, offset = segment + 1, 0
+                    continue
                 break
             with open(path, "rb") as f:
                 f.seek(offset)
@@ -77,12 +97,12 @@ class Spool:
                         records.append(json.loads(line))
                     except ValueError:
                         log.warning("cellops spool: skipped a damaged line in %s", path.name)
-            if len(records) >= max_records or segment >= self._segment:
+            if len(records) >= max_records or segment >= last:
                 break
             segment, offset = segment + 1, 0
         return records, (segment, offset)
 
-    def commit(self, position: tuple[int, int], count: int) -> None:
+    def commit(self, position: tuple[int, int]) -> None:
         segment, offset = position
         tmp = self._pos_file.with_suffix(".tmp")
         tmp.write_text(json.dumps([segment, offset]))
@@ -92,16 +112,19 @@ class Spool:
                 if old < segment:
                     self._path(old).unlink(missing_ok=True)
         self.read_segment, self.read_offset = segment, offset
-        self._committed += count
 
     def close(self) -> None:
         with self._lock:
-            self._out.close()
+            if self._out is not None:
+                self._out.close()
 
     # -- files ------------------------------------------------------------------------------
 
     def _path(self, segment: int) -> Path:
         return self.folder / f"spool-{segment:06d}.jsonl"
+
+    def _last_segment(self) -> int:
+        return max(self._segments(), default=self._segment)
 
     def _segments(self) -> list[int]:
         found = []
@@ -129,12 +152,3 @@ class Spool:
                     f.write("\n")  # a line cut by a crash stays damaged, not glued to the next
                     f.flush()
         return f
-
-    def _count_backlog(self) -> int:
-        n, segment, offset = 0, self.read_segment, self.read_offset
-        while self._path(segment).exists():
-            with open(self._path(segment), "rb") as f:
-                f.seek(offset)
-                n += sum(1 for line in f if line.endswith(b"\n"))
-            segment, offset = segment + 1, 0
-        return n

@@ -1,5 +1,10 @@
 """The background writer: moves spooled records into a sink, in order, in batches.
 
+It runs in a process of its own (``python -m cellops_server.writer``, started and
+watched by the Jupyter server extension), so validating and writing records never
+competes with the Jupyter server's event loop for the GIL: the tap only appends to
+the spool. ``Writer`` is also usable as a thread (tests, benchmarks).
+
 Sinks are where records end: the local store (embedded mode) or a team backend
 over HTTP. A sink that fails with ``SinkUnavailable`` is retried with backoff
 while records wait in the spool; a batch the sink rejects as invalid is set
@@ -8,11 +13,17 @@ aside in ``spool-rejected.jsonl`` so one bad record never blocks the rest.
 
 from __future__ import annotations
 
+import argparse
+import fcntl
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -79,7 +90,13 @@ class RemoteSink:
 
 class Writer(threading.Thread):
     def __init__(
-        self, spool: Spool, sink: Sink, batch_size: int = 1000, linger: float = 0.2
+        self,
+        spool: Spool,
+        sink: Sink,
+        batch_size: int = 1000,
+        linger: float = 0.2,
+        poll: float = 0.5,
+        status_file: Path | None = None,
     ) -> None:
         super().__init__(name="cellops-writer", daemon=True)
         self.spool = spool
@@ -88,6 +105,8 @@ class Writer(threading.Thread):
         # After a wake-up, wait this long so a burst of records lands in one transaction,
         # and the write runs after the cell that produced them has been answered.
         self.linger = linger
+        self.poll = poll  # how often to look for records nobody told us about
+        self.status_file = status_file  # where another process reads last_error
         self.last_error: str | None = None
         self.written = 0
         self._wake = threading.Event()
@@ -96,9 +115,13 @@ class Writer(threading.Thread):
     def notify(self) -> None:
         self._wake.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop_soon(self) -> None:
+        """Finish what is in the spool (unless the sink is down), then return from run()."""
         self._stopping.set()
         self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stop_soon()
         self.join(timeout)
 
     def run(self) -> None:
@@ -109,7 +132,7 @@ class Writer(threading.Thread):
             except SinkUnavailable as exc:
                 if self.last_error != str(exc):
                     log.warning("cellops: store unavailable, records kept in the spool (%s)", exc)
-                self.last_error = str(exc)
+                    self._set_error(str(exc))
                 if self._stopping.wait(backoff):
                     return
                 backoff = min(backoff * 2, 5.0)
@@ -119,7 +142,7 @@ class Writer(threading.Thread):
                 continue
             if self._stopping.is_set():
                 return
-            if self._wake.wait(0.5):
+            if self._wake.wait(self.poll):
                 self._wake.clear()
                 self._stopping.wait(self.linger)
 
@@ -132,12 +155,17 @@ class Writer(threading.Thread):
             self.sink.write(records)
         except SinkRejected:
             self._write_one_by_one(records)
-        self.spool.commit(position, len(records))
+        self.spool.commit(position)
         self.written += len(records)
         if self.last_error:
-            log.info("cellops: store reachable again; spool drained")
-        self.last_error = None
+            log.info("cellops: store reachable again; writing the spool")
+            self._set_error(None)
         return len(records)
+
+    def _set_error(self, error: str | None) -> None:
+        self.last_error = error
+        if self.status_file is not None:
+            write_status(self.status_file, {"last_error": error, "pid": os.getpid()})
 
     def _write_one_by_one(self, records: list[dict[str, Any]]) -> None:
         """Isolate the records a sink rejects, so the good ones of the batch still land."""
@@ -156,3 +184,120 @@ class Writer(threading.Thread):
         with open(self.spool.folder / "spool-rejected.jsonl", "a", encoding="utf-8") as f:
             for r in records:
                 f.write(json.dumps({"reason": reason[:2000], "record": r}, default=str) + "\n")
+
+
+# -- the writer process ---------------------------------------------------------------------
+
+STATUS_FILE = "writer-status.json"
+
+
+def write_status(path: Path, status: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(status))
+    os.replace(tmp, path)
+
+
+def read_status(spool_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((spool_dir / STATUS_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+class WriterProcess:
+    """Starts ``python -m cellops_server.writer`` for one spool folder and keeps it alive.
+
+    The child reads its stdin until EOF: when this process ends, even by SIGKILL, the
+    pipe closes and the child finishes its batch and exits.
+    """
+
+    def __init__(self, spool_dir: Path, args: list[str], env: dict[str, str]) -> None:
+        self.spool_dir = spool_dir
+        self.args = args
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "cellops_server.writer",
+            "--spool",
+            str(self.spool_dir),
+            *self.args,
+        ]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, env=self.env)
+
+    def ensure_running(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            log.warning(
+                "cellops: the writer process exited (%s); starting it again", self.proc.returncode
+            )
+            self.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    @property
+    def last_error(self) -> str | None:
+        if self.proc is not None and self.proc.poll() is not None:
+            return f"the writer process exited with {self.proc.returncode}"
+        return read_status(self.spool_dir).get("last_error")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="cellops writer: spool → store or team backend")
+    parser.add_argument("--spool", required=True, type=Path)
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("CELLOPS_DB_URL"),
+        help="store URL (default: $CELLOPS_DB_URL)",
+    )
+    parser.add_argument("--artifacts", help="blob folder of the store")
+    parser.add_argument("--backend", help="team backend URL (the token comes from CELLOPS_TOKEN)")
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--linger", type=float, default=0.2)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[cellops writer %(levelname)s] %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    # One writer per spool: a replacement waits here until its predecessor has exited.
+    lock = open(args.spool / "writer.lock", "w")  # noqa: SIM115 - held until exit
+    fcntl.flock(lock, fcntl.LOCK_EX)
+
+    sink: Sink
+    if args.backend:
+        sink = RemoteSink(args.backend, os.environ.get("CELLOPS_TOKEN", ""))
+    else:
+        store = Store(args.db, args.artifacts, auto_migrate=False)
+        sink = StoreSink(store)
+    status_file = args.spool / STATUS_FILE
+    write_status(status_file, {"last_error": None, "pid": os.getpid()})
+    writer = Writer(
+        Spool(args.spool, reader=True),
+        sink,
+        args.batch_size,
+        linger=args.linger,
+        poll=args.linger,
+        status_file=status_file,
+    )
+
+    def watch_parent() -> None:
+        sys.stdin.buffer.read()  # returns at EOF: the Jupyter server stopped or died
+        writer.stop_soon()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    writer.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -80,12 +80,12 @@ class Ingestor:
     # -- entry point -----------------------------------------------------------
 
     def ingest(self, records: Sequence[RecordLike]) -> int:
-        # A rename applies between the records before it and those after it.
+        # A rename or a recovery applies between the records before it and those after it.
         segment: list[RecordLike] = []
         for record in records:
-            if isinstance(record, RenameRecord):
+            if isinstance(record, RenameRecord | RecoverRecord):
                 self._ingest_segment(segment)
-                self._rename(record)
+                self._rename(record) if isinstance(record, RenameRecord) else self._recover(record)
                 segment = []
             else:
                 segment.append(record)
@@ -95,12 +95,9 @@ class Ingestor:
     def _ingest_segment(self, records: Sequence[RecordLike]) -> None:
         run_records = [r for r in records if isinstance(r, RunRecord)]
         exec_records = _coalesce([r for r in records if isinstance(r, ExecutionRecord)])
-        recover_records = [r for r in records if isinstance(r, RecoverRecord)]
         paths = {r.notebook for r in run_records} | {r.notebook for r in exec_records}
         if paths:
             self._lock_notebooks(sorted(paths))
-        for rec in recover_records:
-            self._recover(rec)
         self._upsert_runs(run_records)
         self._upsert_executions(exec_records)
 
