@@ -269,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[cellops writer %(levelname)s] %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
+    # Background work: let the Jupyter server, the kernels and the browser have the CPU first.
+    os.nice(10)
     # One writer per spool: a replacement waits here until its predecessor has exited.
     lock = open(args.spool / "writer.lock", "w")  # noqa: SIM115 - held until exit
     fcntl.flock(lock, fcntl.LOCK_EX)
