@@ -33,6 +33,10 @@ for _folder in ("tests", "widgets", "server"):  # server ends up first on sys.pa
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+from support import wait_http  # noqa: E402 - the tests' helper, from the path set above
+
+__all__ = ["wait_http"]  # re-exported for the scripts
+
 PG_ADMIN_URL = os.environ.get("CELLOPS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -242,27 +246,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_http(
-    url: str,
-    timeout: float = 60.0,
-    headers: dict[str, str] | None = None,
-    proc: subprocess.Popen[Any] | None = None,
-) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
-        try:
-            if requests.get(url, timeout=2, headers=headers).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
 def stop_process(

@@ -38,9 +38,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 60.0, headers: dict[str, str] | None = None) -> None:
+def wait_http(
+    url: str,
+    timeout: float = 60.0,
+    headers: dict[str, str] | None = None,
+    proc: subprocess.Popen[Any] | None = None,
+) -> None:
+    """Wait until ``url`` answers (any status below 500); fail early if ``proc`` died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
         try:
             if requests.get(url, timeout=2, headers=headers).status_code < 500:
                 return
