@@ -337,3 +337,22 @@ def test_the_writer_runs_in_its_own_process_and_is_restarted_if_it_dies(
     ]
     (new_pid,) = writer_pids()
     assert new_pid != pid
+
+
+def test_a_cell_ending_as_the_browser_leaves_is_never_left_running(server: JupyterServer) -> None:
+    """Whether its end reaches the closing tab, cellops' late subscription, or neither
+    (then the kernel going idle settles it), the execution ends."""
+    kernel = server.new_session("closing-race.ipynb")
+    for i in range(3):
+        client = server.connect(kernel)
+        client.send_execute(f"import time; time.sleep(0.{i}); r = {i}", cell_id=f"c{i}")
+        client.close()  # no wait for the reply
+    run = server.api.wait_for("runs", lambda b: b["items"], notebook="closing-race.ipynb")["items"][
+        0
+    ]
+    body = server.api.wait_for(
+        f"runs/{run['id']}/executions",
+        lambda b: len(b["items"]) == 3 and all(e["status"] == "ok" for e in b["items"]),
+        timeout=30,
+    )
+    assert [e["cell_id"] for e in body["items"]] == ["c0", "c1", "c2"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from tornado.ioloop import PeriodicCallback
+from tornado.ioloop import IOLoop, PeriodicCallback
 
 from . import __version__
 from .api.routes import embedded_handlers, openapi_document, team_client_handlers
@@ -87,6 +87,7 @@ class CellopsExtension(ExtensionApp):
             max_text=cfg.max_output_text,
             max_blob=cfg.max_output_blob,
             on_new_run=self._look_up_git,
+            defer=lambda delay, callback: IOLoop.current().call_later(delay, callback),
         )
         self.tracker.enabled = cfg.enabled
         self._emit(

@@ -7,6 +7,7 @@ drops a message, and any error inside it is logged, not raised.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from typing import Any
@@ -21,6 +22,7 @@ from .tracker import Tracker
 from .watcher import IopubWatcher
 
 V1 = "v1.kernel.websocket.jupyter.org"
+_connection_numbers = itertools.count(1)
 TRACKED_REPLIES = {
     "status",
     "execute_input",
@@ -38,6 +40,13 @@ class TrackingKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
     """The standard ZMQ websocket connection, plus a read-only tap for cellops."""
 
     @property
+    def cellops_id(self) -> int:
+        """This connection's number: unlike id(), never reused by a later connection."""
+        if "_cellops_id" not in self.__dict__:
+            self.__dict__["_cellops_id"] = next(_connection_numbers)
+        return self.__dict__["_cellops_id"]
+
+    @property
     def tracker(self) -> Tracker | None:
         return self.websocket_handler.settings.get("cellops_tracker")
 
@@ -53,7 +62,13 @@ class TrackingKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
     def disconnect(self) -> None:
         tracker = self.tracker
         if tracker is not None:
-            tracker.connection_closed(id(self))
+            tracker.connection_closed(self.cellops_id)
+            try:
+                IopubWatcher.ensure(
+                    tracker, self.multi_kernel_manager, self.kernel_id, self.session
+                )
+            except Exception:
+                self.log.exception("cellops: could not watch kernel %s", self.kernel_id)
         super().disconnect()
 
     def handle_incoming_message(self, incoming_msg: Any) -> None:
@@ -100,7 +115,7 @@ class TrackingKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
                 return
             metadata, content = msg.get("metadata") or {}, msg.get("content") or {}
         tracker.on_execute_request(
-            self.kernel_id, id(self), header, metadata, content, self._username()
+            self.kernel_id, self.cellops_id, header, metadata, content, self._username()
         )
 
     def _observe_outgoing(self, tracker: Tracker, stream: Any, outgoing_msg: list[Any]) -> None:
@@ -116,7 +131,7 @@ class TrackingKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
         if msg_type not in TRACKED_REPLIES:
             return
         parent = self.session.unpack(fed[2])
-        pending = tracker.wants(self.kernel_id, parent.get("msg_id", ""), id(self))
+        pending = tracker.wants(self.kernel_id, parent.get("msg_id", ""), self.cellops_id)
         if pending is None:
             return
         tracker.on_kernel_message(self.kernel_id, pending, msg_type, self.session.unpack(fed[4]))
@@ -150,10 +165,6 @@ class TrackingKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
             }
         except Exception:
             spec = {"name": getattr(km, "kernel_name", None)}
-        if self.kernel_id not in tracker.watchers:
-            tracker.watchers[self.kernel_id] = IopubWatcher(
-                tracker, self.multi_kernel_manager, self.kernel_id, self.session
-            )
         tracker.attach(
             self.kernel_id,
             path or f"kernel-{self.kernel_id}",

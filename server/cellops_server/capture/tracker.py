@@ -4,7 +4,7 @@ One Tracker serves the whole server; the websocket tap feeds it from the event
 loop. It keeps only what is needed to assemble executions in flight and emits
 plain JSON-able records (see ``store/records.py``) through ``emit``, which
 appends them to the durable spool. An execution is emitted when requested
-(status ``running``), when its reply arrives (before the reply reaches the
+(status ``running``, after ``RUNNING_AFTER`` if it is not answered by then), when its reply arrives (before the reply reaches the
 browser), and once more if outputs arrive between the reply and ``idle``.
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 from .outputs import OutputDigest
 
 Emit = Callable[[dict[str, Any]], None]
+RUNNING_AFTER = 0.1  # seconds before an unanswered request is recorded as running
 log = logging.getLogger("cellops.capture")
 
 
@@ -88,8 +89,12 @@ class Tracker:
         max_text: int = 10_000,
         max_blob: int = 10 * 1024 * 1024,
         on_new_run: Callable[[str, str | None], None] | None = None,
+        defer: Callable[[float, Callable[[], None]], Any] | None = None,
     ) -> None:
         self.emit = emit
+        # Schedules "this execution is running" for cells not answered quickly: a fast cell
+        # then costs one spool record, not two. None: record it at once.
+        self.defer = defer
         self.source = source
         self.instance = instance
         self.max_text = max_text
@@ -98,7 +103,7 @@ class Tracker:
         self.on_new_run = on_new_run  # (run key, notebook folder) → look up git state
         self.kernels: dict[str, KernelState] = {}
         self.closed_connections: set[int] = set()
-        self.watchers: dict[str, Any] = {}  # kernel id → IopubWatcher (see watcher.py)
+        self.watchers: dict[str, Any] = {}  # kernel id → IopubWatcher, while orphans exist
 
     # -- connections -------------------------------------------------------------------
 
@@ -157,7 +162,14 @@ class Tracker:
             outputs=OutputDigest(self.max_text, self.max_blob),
         )
         state.pending[msg_id] = pending
-        self._emit_execution(pending)
+        if self.defer is None:
+            self._emit_execution(pending)
+        else:
+            self.defer(RUNNING_AFTER, lambda: self._still_running(pending))
+
+    def _still_running(self, pending: Pending) -> None:
+        if pending.status == "running" and not pending.replied and pending.emitted_changes < 0:
+            self._emit_execution(pending)
 
     # -- kernel → browser -------------------------------------------------------------------
 
@@ -227,6 +239,7 @@ class Tracker:
                 pending.idle = True
                 if not pending.replied and watcher:
                     self._finish_without_reply(pending)
+                    self._emit_execution(pending)  # its status changed even if no output did
                 self._maybe_finish(kernel_id, pending)
             return
         if msg_type == "execute_input":
@@ -281,6 +294,20 @@ class Tracker:
         return state is not None and any(
             p.connection in self.closed_connections for p in state.pending.values()
         )
+
+    def finish_orphans(self, kernel_id: str, *, kernel_gone: bool = False) -> None:
+        """The kernel is done (or gone) but their end was never heard: close them with
+        what was seen (``aborted`` if the kernel went away)."""
+        state = self.kernels.get(kernel_id)
+        if state is None:
+            return
+        for p in [p for p in state.pending.values() if p.connection in self.closed_connections]:
+            if not p.replied:
+                self._finish_without_reply(p)
+                if kernel_gone:
+                    p.status = "aborted"
+            self._emit_execution(p)
+            del state.pending[p.msg_id]
 
     def orphan(self, kernel_id: str, parent_msg_id: str) -> Pending | None:
         """The pending execution a watcher may feed: only one whose requester has gone."""
