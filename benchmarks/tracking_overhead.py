@@ -92,7 +92,7 @@ def main() -> int:
         variants["tap, tracking disabled"] = (True, ["--CellopsConfig.enabled=False"], {})
         variants["tap, writer polling every 2 s"] = (
             True,
-            ["--CellopsConfig.writer_linger=2.0"],
+            ["--CellopsConfig.writer_interval=2.0"],
             {},
         )
     servers: dict[str, JupyterServer] = {}

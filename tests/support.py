@@ -112,7 +112,8 @@ class JupyterServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = app
         self.env = {**os.environ, "CELLOPS_HOME": str(self.home), **(env or {})}
-        self.env.pop("CELLOPS_DB_URL", None) if "CELLOPS_DB_URL" not in (env or {}) else None
+        if "CELLOPS_DB_URL" not in (env or {}):  # the server's own home, unless a test says
+            self.env.pop("CELLOPS_DB_URL", None)
         self.extra_args = extra_args or []
         self.cellops = cellops
         self.proc: subprocess.Popen[bytes] | None = None

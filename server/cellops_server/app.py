@@ -59,8 +59,8 @@ class CellopsExtension(ExtensionApp):
         writer_args = [
             "--batch-size",
             str(cfg.writer_batch_size),
-            "--linger",
-            str(cfg.writer_linger),
+            "--interval",
+            str(cfg.writer_interval),
         ]
         if self.team_client:
             if not cfg.token:
@@ -81,7 +81,7 @@ class CellopsExtension(ExtensionApp):
         self._writer_watch = PeriodicCallback(self.writer.ensure_running, 2000)
         self._writer_watch.start()
         self.tracker = Tracker(
-            self._emit,
+            self.spool.append,  # the writer process picks records up within `writer_interval`
             source=self._source_id(slot),
             instance=uuid.uuid4().hex,
             max_text=cfg.max_output_text,
@@ -90,7 +90,7 @@ class CellopsExtension(ExtensionApp):
             defer=lambda delay, callback: IOLoop.current().call_later(delay, callback),
         )
         self.tracker.enabled = cfg.enabled
-        self._emit(
+        self.spool.append(
             {
                 "kind": "recover",
                 "source": self.tracker.source,
@@ -142,9 +142,6 @@ class CellopsExtension(ExtensionApp):
             backend_reachable=(self.writer.last_error is None) if self.team_client else None,
             last_error=self.writer.last_error,
         )
-
-    def _emit(self, record: dict[str, Any]) -> None:
-        self.spool.append(record)  # the writer process picks it up within `writer_linger`
 
     def _look_up_git(self, run_key: str, folder: str | None) -> None:
         if not folder:

@@ -72,7 +72,7 @@ class CellopsConfig(Configurable):
 
     writer_batch_size = Int(1000, config=True, help="Records written to the store per batch.")
 
-    writer_linger = Float(
+    writer_interval = Float(
         0.2,
         config=True,
         help="How often (seconds) the writer process looks for new records in the spool; "

@@ -264,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifacts", help="blob folder of the store")
     parser.add_argument("--backend", help="team backend URL (the token comes from CELLOPS_TOKEN)")
     parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--linger", type=float, default=0.2)
+    parser.add_argument(
+        "--interval", type=float, default=0.2, help="seconds between looks at the spool"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[cellops writer %(levelname)s] %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -287,8 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         Spool(args.spool, reader=True),
         sink,
         args.batch_size,
-        linger=args.linger,
-        poll=args.linger,
+        poll=args.interval,
         status_file=status_file,
     )
 

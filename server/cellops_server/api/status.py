@@ -4,7 +4,7 @@ from jupyter_server.auth.decorator import authorized
 
 from .. import __version__
 from ..schemas import Status
-from .base import ApiHandler
+from .base import ApiError, ApiHandler
 from .openapi import operation
 
 
@@ -32,6 +32,4 @@ class NotFoundHandler(ApiHandler):
 
 
 def raise_not_found(path: str) -> None:
-    from .base import ApiError
-
     raise ApiError(404, f"no such endpoint: {path}; see /cellops/api/v1/openapi.json")

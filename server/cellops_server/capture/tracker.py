@@ -213,7 +213,7 @@ class Tracker:
         if pending.connection != connection:
             # Every client gets iopub: only the requesting connection feeds the record,
             # unless it has gone (a reconnect replays the messages to a new one).
-            if pending.connection not in self.closed_connections or pending.watched:
+            if not self._orphaned(pending) or pending.watched:
                 return None
             pending.connection = connection
         return pending
@@ -291,9 +291,11 @@ class Tracker:
     def has_orphans(self, kernel_id: str) -> bool:
         """Executions whose requesting connection has closed (only a watcher can finish them)."""
         state = self.kernels.get(kernel_id)
-        return state is not None and any(
-            p.connection in self.closed_connections for p in state.pending.values()
-        )
+        return state is not None and any(self._orphaned(p) for p in state.pending.values())
+
+    def _orphaned(self, pending: Pending) -> bool:
+        """Its requesting connection has closed."""
+        return pending.connection in self.closed_connections
 
     def finish_orphans(self, kernel_id: str, *, kernel_gone: bool = False) -> None:
         """The kernel is done (or gone) but their end was never heard: close them with
@@ -301,7 +303,7 @@ class Tracker:
         state = self.kernels.get(kernel_id)
         if state is None:
             return
-        for p in [p for p in state.pending.values() if p.connection in self.closed_connections]:
+        for p in [p for p in state.pending.values() if self._orphaned(p)]:
             if not p.replied:
                 self._finish_without_reply(p)
                 if kernel_gone:
@@ -313,9 +315,7 @@ class Tracker:
         """The pending execution a watcher may feed: only one whose requester has gone."""
         state = self.kernels.get(kernel_id)
         pending = state.pending.get(parent_msg_id) if state else None
-        if pending is None or pending.connection not in self.closed_connections:
-            return None
-        return pending
+        return pending if pending is not None and self._orphaned(pending) else None
 
     def rename(self, from_path: str, to_path: str) -> None:
         """A notebook or folder was renamed: later records use the new path, and the

@@ -11,9 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -157,7 +158,8 @@ class Ingestor:
             },
         )
         keys = list(latest)
-        known = self._existing_run_keys(keys)
+        self._resolve_run_ids(keys)  # the runs already stored are not counted again
+        fresh = [r for r in latest.values() if r.key not in self.run_ids]
         rows = [
             {
                 "key": r.key,
@@ -175,14 +177,8 @@ class Ingestor:
             for r in latest.values()
         ]
         self.conn.execute(stmt, rows)
-        self._bump_counts("runs_count", [r for r in latest.values() if r.key not in known])
+        self._add_counts("runs_count", Counter(self.notebook_ids[r.notebook] for r in fresh))
         self._resolve_run_ids(keys)
-
-    def _existing_run_keys(self, keys: list[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(keys):
-            found.update(self.conn.scalars(sa.select(runs.c.key).where(runs.c.key.in_(chunk))))
-        return found
 
     def _resolve_run_ids(self, keys: Iterable[str]) -> None:
         missing = [k for k in set(keys) if k not in self.run_ids]
@@ -296,10 +292,7 @@ class Ingestor:
         if new_versions:
             self._insert_versions(new_versions)
         self._write_texts()
-        counts: dict[int, int] = {}
-        for row in rows:
-            counts[row["notebook_id"]] = counts.get(row["notebook_id"], 0) + 1
-        self._add_counts("executions_count", counts)
+        self._add_counts("executions_count", Counter(row["notebook_id"] for row in rows))
 
     def _insert_versions(self, new_versions: list[NewVersion]) -> None:
         ids: dict[str, int] = {}
@@ -324,10 +317,7 @@ class Ingestor:
                 for v in new_versions
             ],
         )
-        counts: dict[int, int] = {}
-        for v in new_versions:
-            counts[v.notebook_id] = counts.get(v.notebook_id, 0) + 1
-        self._add_counts("versions_count", counts)
+        self._add_counts("versions_count", Counter(v.notebook_id for v in new_versions))
 
     def _latest_version(self, notebook_id: int) -> VersionState:
         row = self.conn.execute(
@@ -380,34 +370,23 @@ class Ingestor:
     # -- recovery and counters ------------------------------------------------------
 
     def _recover(self, rec: RecoverRecord) -> None:
-        stale_runs = sa.select(runs.c.id).where(
-            runs.c.source == rec.source, runs.c.instance != rec.instance
-        )
+        """Runs of the same server's earlier processes are over, and so is what they ran."""
+        earlier = sa.and_(runs.c.source == rec.source, runs.c.instance != rec.instance)
         self.conn.execute(
             executions.update()
-            .where(executions.c.status == "running", executions.c.run_id.in_(stale_runs))
+            .where(
+                executions.c.status == "running",
+                executions.c.run_id.in_(sa.select(runs.c.id).where(earlier)),
+            )
             .values(
                 status="aborted", finished_at=sa.func.coalesce(executions.c.finished_at, rec.at)
             )
         )
         self.conn.execute(
-            runs.update()
-            .where(
-                runs.c.source == rec.source,
-                runs.c.instance != rec.instance,
-                runs.c.ended_at.is_(None),
-            )
-            .values(ended_at=rec.at)
+            runs.update().where(earlier, runs.c.ended_at.is_(None)).values(ended_at=rec.at)
         )
 
-    def _bump_counts(self, column: str, records: Iterable[RunRecord]) -> None:
-        counts: dict[int, int] = {}
-        for r in records:
-            nb = self.notebook_ids[r.notebook]
-            counts[nb] = counts.get(nb, 0) + 1
-        self._add_counts(column, counts)
-
-    def _add_counts(self, column: str, counts: dict[int, int]) -> None:
+    def _add_counts(self, column: str, counts: Counter[int]) -> None:
         if not counts:
             return
         col = notebooks.c[column]
@@ -453,6 +432,4 @@ def _insert(dialect: str, table: sa.Table) -> Any:
 
 
 def _now() -> datetime:
-    from datetime import timezone
-
     return datetime.now(timezone.utc)
