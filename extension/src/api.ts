@@ -89,3 +89,274 @@ export async function requestAPI<T>(
   }
   return data as T;
 }
+
+// -- Wire types: mirror the pydantic models of server/cellops_server/schemas.py --------------
+
+/**
+ * One page of a list endpoint; pass `next` back as `?cursor=` for the following page.
+ */
+export interface IPage<T> {
+  items: T[];
+  next: string | null;
+}
+
+export interface IGitState {
+  commit?: string;
+  branch?: string | null;
+  dirty?: boolean;
+  [key: string]: unknown;
+}
+
+/** A run: one kernel session on a notebook. */
+export interface IRun {
+  id: number;
+  notebook: string;
+  kernel_id: string;
+  user: string | null;
+  started_at: string;
+  ended_at: string | null;
+  git: IGitState | null;
+  kernel_spec: Record<string, unknown> | null;
+  executions: number;
+  errors: number;
+}
+
+export type ExecutionStatus = 'running' | 'ok' | 'error' | 'aborted';
+
+export interface IExecutionError {
+  ename: string;
+  evalue: string;
+  traceback: string[];
+}
+
+/**
+ * One executed cell. `outputs` follow nbformat's output shapes, except that binary
+ * data is `{"blob": sha256, "size": n}` (bytes at `blobs/{sha256}`) and data too large to
+ * store is `{"omitted": reason, "size": n}`; an `{"output_type": "note", "text"}` item
+ * says that outputs were dropped.
+ */
+export interface IExecution {
+  id: number;
+  run_id: number;
+  notebook: string;
+  seq: number;
+  msg_id: string;
+  cell_id: string | null;
+  code: string;
+  status: ExecutionStatus;
+  started_at: string;
+  finished_at: string | null;
+  duration_ms: number | null;
+  execution_count: number | null;
+  outputs: Record<string, unknown>[];
+  mime_types: string[];
+  error: IExecutionError | null;
+  version: number | null;
+}
+
+/** A numbered executed state of a notebook. */
+export interface IVersion {
+  id: number;
+  notebook: string;
+  number: number;
+  created_at: string;
+  execution_id: number | null;
+  cells: number;
+}
+
+export interface ILineChange {
+  op: 'equal' | 'insert' | 'delete';
+  text: string;
+}
+
+export interface ICellChange {
+  cell_id: string;
+  old: string;
+  new: string;
+  lines: ILineChange[];
+  unified: string;
+}
+
+export interface ICellCode {
+  cell_id: string;
+  code: string;
+}
+
+export interface IVersionDiff {
+  notebook: string;
+  from_version: IVersion;
+  to_version: IVersion;
+  added: ICellCode[];
+  removed: ICellCode[];
+  changed: ICellChange[];
+  unchanged: number;
+}
+
+export interface IRestoreResult {
+  path: string;
+}
+
+export interface IStatus {
+  version: string;
+  mode: 'embedded' | 'team-client' | 'team-backend';
+  /** Tracking switched on for this server. */
+  tracking: boolean;
+  /** Whether executions of `?notebook=` are recorded (off if tracking is off or it is excluded). */
+  notebook_tracking: boolean | null;
+  spool_pending: number;
+  backend_reachable: boolean | null;
+  last_error: string | null;
+}
+
+/** What the server honours from the user's settings (`GET`/`PUT settings`). */
+export interface ITrackingSettings {
+  tracking: boolean;
+  exclude: string[];
+  max_output_size: number;
+}
+
+/** Something changed on the server; `notebooks` are the paths it concerns. */
+export interface IActivityEvent {
+  seq: number;
+  type: 'executions' | 'versions' | 'reset';
+  notebooks: string[];
+  at: string;
+}
+
+export interface IEventsReply {
+  events: IActivityEvent[];
+  /** Pass as `?after=` on the next call. */
+  last: number;
+}
+
+// -- The typed client -----------------------------------------------------------------------
+
+function query(
+  params: Record<string, string | number | undefined | null>
+): string {
+  const parts = Object.entries(params)
+    .filter(([, v]) => v !== undefined && v !== null && v !== '')
+    .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`);
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
+/**
+ * One method per endpoint of `cellops/api/v1` (see `openapi.json`).
+ */
+export class CellopsClient {
+  constructor(
+    readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  ) {}
+
+  status(notebook?: string): Promise<IStatus> {
+    return requestAPI<IStatus>(
+      `status${query({ notebook })}`,
+      {},
+      this.settings
+    );
+  }
+
+  runs(notebook: string, cursor?: string, limit = 50): Promise<IPage<IRun>> {
+    return requestAPI(
+      `runs${query({ notebook, cursor, limit })}`,
+      {},
+      this.settings
+    );
+  }
+
+  run(id: number): Promise<IRun> {
+    return requestAPI(`runs/${id}`, {}, this.settings);
+  }
+
+  /** Executions of a run in request order; `limit` up to 500. */
+  runExecutions(
+    runId: number,
+    cursor?: string,
+    limit = 500
+  ): Promise<IPage<IExecution>> {
+    return requestAPI(
+      `runs/${runId}/executions${query({ cursor, limit })}`,
+      {},
+      this.settings
+    );
+  }
+
+  /** Executions of a notebook (optionally of one cell), newest first. */
+  executions(
+    notebook: string,
+    options: { cell?: string; cursor?: string; limit?: number } = {}
+  ): Promise<IPage<IExecution>> {
+    return requestAPI(
+      `executions${query({ notebook, ...options })}`,
+      {},
+      this.settings
+    );
+  }
+
+  execution(id: number): Promise<IExecution> {
+    return requestAPI(`executions/${id}`, {}, this.settings);
+  }
+
+  /** Versions of a notebook, newest first. */
+  versions(
+    notebook: string,
+    cursor?: string,
+    limit = 100
+  ): Promise<IPage<IVersion>> {
+    return requestAPI(
+      `versions${query({ notebook, cursor, limit })}`,
+      {},
+      this.settings
+    );
+  }
+
+  diff(fromId: number, toId: number): Promise<IVersionDiff> {
+    return requestAPI(`versions/${fromId}/diff/${toId}`, {}, this.settings);
+  }
+
+  restore(versionId: number, path?: string): Promise<IRestoreResult> {
+    return requestAPI(
+      `versions/${versionId}/restore`,
+      { method: 'POST', body: JSON.stringify(path ? { path } : {}) },
+      this.settings
+    );
+  }
+
+  /** URL of a stored binary output, for `fetch` with the server's credentials. */
+  async blob(sha: string): Promise<Blob> {
+    const url = URLExt.join(this.settings.baseUrl, API_NAMESPACE, 'blobs', sha);
+    const response = await ServerConnection.makeRequest(url, {}, this.settings);
+    if (!response.ok) {
+      throw new CellopsAPIError(response, null);
+    }
+    return response.blob();
+  }
+
+  trackingSettings(): Promise<ITrackingSettings> {
+    return requestAPI('settings', {}, this.settings);
+  }
+
+  setTrackingSettings(value: ITrackingSettings): Promise<ITrackingSettings> {
+    return requestAPI(
+      'settings',
+      { method: 'PUT', body: JSON.stringify(value) },
+      this.settings
+    );
+  }
+
+  /**
+   * Long poll: answers as soon as there are events after `after` (or after `timeout`
+   * seconds with none). Without `after`, answers at once with the current `last`.
+   */
+  events(
+    after?: number,
+    timeout = 25,
+    signal?: AbortSignal
+  ): Promise<IEventsReply> {
+    return requestAPI(
+      `events${query({ after, timeout })}`,
+      { signal },
+      this.settings
+    );
+  }
+}

@@ -1,1 +1,3 @@
 import './base.css';
+import './sidebar.css';
+import './cellops.css';
