@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +54,15 @@ def test_two_users_on_one_backend_see_each_others_runs(
 ) -> None:
     alice, bob = member(backend, tmp_path, "alice"), member(backend, tmp_path, "bob")
     try:
+        # Bob's sidebar long-polls through his own server; Alice's cell wakes it.
+        last = bob.api.cellops("events")["last"]
+        bob_hears: list[dict] = []
+        poll = threading.Thread(
+            target=lambda: bob_hears.append(
+                bob.api.cellops("events", after=last, timeout=20)  # forwarded to the backend
+            )
+        )
+        poll.start()
         a = alice.connect(alice.new_session("churn.ipynb"))
         a.execute("model = 'alice'", cell_id="a1")
         a.execute("1 / 0", cell_id="a2")
@@ -60,6 +70,8 @@ def test_two_users_on_one_backend_see_each_others_runs(
         b.execute("model = 'bob'", cell_id="b1")
         a.close()
         b.close()
+        poll.join(25)
+        assert any("churn.ipynb" in e["notebooks"] for e in bob_hears[0]["events"])
 
         for viewer in (alice, bob):  # each through their own Jupyter server (forwarding)
             notebooks = viewer.api.wait_for("notebooks", lambda body: len(body["items"]) == 2)

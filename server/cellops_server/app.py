@@ -13,12 +13,14 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop, PeriodicCallback
 
 from . import __version__
+from .activity import ActivityHub
 from .api.routes import embedded_handlers, openapi_document, team_client_handlers
 from .capture.environment import git_state
+from .capture.policy import TrackingPolicy
 from .capture.tap import TrackingKernelWebsocketConnection
 from .capture.tracker import Tracker, now_iso
 from .config import CellopsConfig
-from .schemas import Status
+from .schemas import Status, TrackingSettings
 from .spool import Spool
 from .store import Store
 from .team.forward import BackendClient
@@ -76,7 +78,17 @@ class CellopsExtension(ExtensionApp):
             writer_args += ["--artifacts", cfg.artifacts_dir]
         slot = self._claim_spool_slot(Path(cfg.home) / "spool")
         self.spool = Spool(slot)
-        self.writer = WriterProcess(slot, writer_args, writer_env)
+        self.activity = ActivityHub()
+        loop = IOLoop.current()
+        self.writer = WriterProcess(
+            slot,
+            writer_args,
+            writer_env,
+            # In team mode the backend publishes what it stores; its events are forwarded.
+            on_stored=None
+            if self.team_client
+            else lambda paths: loop.add_callback(self.activity.publish, paths),
+        )
         self.writer.start()
         self._writer_watch = PeriodicCallback(self.writer.ensure_running, 2000)
         self._writer_watch.start()
@@ -89,7 +101,12 @@ class CellopsExtension(ExtensionApp):
             on_new_run=self._look_up_git,
             defer=lambda delay, callback: IOLoop.current().call_later(delay, callback),
         )
-        self.tracker.enabled = cfg.enabled
+        self.policy = TrackingPolicy(
+            self.tracker,
+            Path(cfg.home) / "tracking-settings.json",
+            TrackingSettings(max_output_size=cfg.max_output_text),
+            allowed=cfg.enabled,
+        )
         self.spool.append(
             {
                 "kind": "recover",
@@ -103,6 +120,8 @@ class CellopsExtension(ExtensionApp):
             cellops_store=self.store,
             cellops_backend=self.backend,
             cellops_status=self.status,
+            cellops_policy=self.policy,
+            cellops_activity=self.activity,
             cellops_openapi=openapi_document(),
         )
         events = self.serverapp.event_logger
@@ -133,11 +152,12 @@ class CellopsExtension(ExtensionApp):
 
     # -- runtime -----------------------------------------------------------------------------
 
-    def status(self) -> Status:
+    def status(self, notebook: str | None = None) -> Status:
         return Status(
             version=__version__,
             mode="team-client" if self.team_client else "embedded",
             tracking=self.tracker.enabled,
+            notebook_tracking=None if notebook is None else self.policy.tracks(notebook),
             spool_pending=self.spool.pending(),
             backend_reachable=(self.writer.last_error is None) if self.team_client else None,
             last_error=self.writer.last_error,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
@@ -126,7 +126,47 @@ class IngestResult(BaseModel):
 class Status(BaseModel):
     version: str
     mode: Literal["embedded", "team-client", "team-backend"]
-    tracking: bool
+    tracking: bool = Field(description="Tracking is switched on for this server.")
+    notebook_tracking: bool | None = Field(
+        default=None,
+        description="Whether executions of ?notebook= are recorded (false if tracking is off "
+        "or the notebook matches an exclude pattern); null without ?notebook=.",
+    )
     spool_pending: int = Field(description="Records waiting in the local spool.")
     backend_reachable: bool | None = None
     last_error: str | None = None
+
+
+class TrackingSettings(BaseModel):
+    """What a user chose in JupyterLab's settings; the server extension honours it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tracking: bool = Field(default=True, description="Record executed cells.")
+    exclude: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Notebooks not to record: glob patterns on the path relative to the server "
+        "root, where * also matches across folders (scratch/*, *.tmp.ipynb).",
+    )
+    max_output_size: int = Field(
+        default=10_000,
+        ge=1,
+        le=10_000_000,
+        description="Largest text stored per output, in characters; the rest is cut.",
+    )
+
+
+class ActivityEvent(BaseModel):
+    seq: int
+    type: Literal["executions", "reset"] = Field(
+        description="executions: records of these notebooks were stored; reset: the server "
+        "restarted or the client fell behind, so reload everything."
+    )
+    notebooks: list[str]
+    at: datetime
+
+
+class EventsReply(BaseModel):
+    events: list[ActivityEvent]
+    last: int = Field(description="Pass as ?after= on the next call.")

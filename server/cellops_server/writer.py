@@ -23,6 +23,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -107,6 +108,7 @@ class Writer(threading.Thread):
         self.linger = linger
         self.poll = poll  # how often to look for records nobody told us about
         self.status_file = status_file  # where another process reads last_error
+        self.on_written: Callable[[list[dict[str, Any]]], None] | None = None
         self.last_error: str | None = None
         self.written = 0
         self._wake = threading.Event()
@@ -157,6 +159,8 @@ class Writer(threading.Thread):
             self._write_one_by_one(records)
         self.spool.commit(position)
         self.written += len(records)
+        if self.on_written is not None:
+            self.on_written(records)
         if self.last_error:
             log.info("cellops: store reachable again; writing the spool")
             self._set_error(None)
@@ -211,10 +215,18 @@ class WriterProcess:
     pipe closes and the child finishes its batch and exits.
     """
 
-    def __init__(self, spool_dir: Path, args: list[str], env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        spool_dir: Path,
+        args: list[str],
+        env: dict[str, str],
+        on_stored: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.spool_dir = spool_dir
         self.args = args
         self.env = env
+        # Called (on a reader thread) with the notebook paths of each batch the child stored.
+        self.on_stored = on_stored
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -226,7 +238,22 @@ class WriterProcess:
             str(self.spool_dir),
             *self.args,
         ]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, env=self.env)
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env
+        )
+        threading.Thread(
+            target=self._read_notices, args=(self.proc,), name="cellops-writer-notices", daemon=True
+        ).start()
+
+    def _read_notices(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # ends when the child exits
+            try:
+                notebooks = json.loads(line)["stored"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if self.on_stored is not None:
+                self.on_stored(notebooks)
 
     def ensure_running(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
@@ -251,6 +278,17 @@ class WriterProcess:
         if self.proc is not None and self.proc.poll() is not None:
             return f"the writer process exited with {self.proc.returncode}"
         return read_status(self.spool_dir).get("last_error")
+
+
+def stored_notebooks(records: list[dict[str, Any]]) -> list[str]:
+    paths = {r.get("notebook") for r in records} | {r.get("to_path") for r in records}
+    return sorted(p for p in paths if isinstance(p, str))
+
+
+def print_stored_notice(records: list[dict[str, Any]]) -> None:
+    """Tell the Jupyter server (our stdout is its pipe) which notebooks just changed."""
+    sys.stdout.write(json.dumps({"stored": stored_notebooks(records)}) + "\n")
+    sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         writer.stop_soon()
 
     threading.Thread(target=watch_parent, daemon=True).start()
+    writer.on_written = print_stored_notice
     writer.run()
     return 0
 

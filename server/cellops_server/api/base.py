@@ -80,14 +80,21 @@ class ApiHandler(web.RequestHandler):
             raise ApiError(400, f"invalid {model.__name__}", json.loads(exc.json())) from None
 
     def query_limit(self, default: int = 50, maximum: int = 500) -> int:
-        raw = self.get_query_argument("limit", str(default))
-        try:
-            limit = int(raw)
-        except ValueError:
-            raise ApiError(400, f"limit must be an integer, not {raw!r}") from None
-        if not 1 <= limit <= maximum:
-            raise ApiError(400, f"limit must be between 1 and {maximum}")
+        limit = self.query_int("limit", default, 1, maximum)
+        assert limit is not None  # it has a default
         return limit
+
+    def query_int(self, name: str, default: int | None, minimum: int, maximum: int) -> int | None:
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ApiError(400, f"{name} must be an integer, not {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ApiError(400, f"{name} must be between {minimum} and {maximum}")
+        return value
 
     def required_query(self, name: str) -> str:
         value = self.get_query_argument(name, None)

@@ -9,9 +9,9 @@ from .openapi import operation, query
 
 class ExecutionsHandler(ApiHandler):
     @operation(
-        "Executions of a notebook across its runs, newest first",
+        "Executions of a notebook (or of one of its cells) across its runs, newest first",
         Page[Execution],
-        params=[query.notebook, query.cursor, query.limit],
+        params=[query.notebook, query.cell, query.cursor, query.limit],
     )
     @authorized
     async def get(self) -> None:
@@ -20,6 +20,7 @@ class ExecutionsHandler(ApiHandler):
             self.required_query("notebook"),
             self.get_query_argument("cursor", None),
             self.query_limit(default=100),
+            cell=self.get_query_argument("cell", None),
         )
         self.write_json(page)
 

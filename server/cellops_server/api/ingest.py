@@ -21,4 +21,9 @@ class IngestHandler(ApiHandler):
                 if record.kind == "run":
                     record.user = team_user.name
         accepted = await self.call(self.store.ingest, batch.records)
+        hub = self.settings.get("cellops_activity")
+        if hub is not None:
+            hub.publish(
+                getattr(r, "notebook", None) or getattr(r, "to_path", None) for r in batch.records
+            )
         self.write_json(IngestResult(accepted=accepted))

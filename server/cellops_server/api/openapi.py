@@ -38,6 +38,18 @@ query = SimpleNamespace(
     ),
     notebook=Param("notebook", "Notebook path, as in GET /notebooks.", required=True),
     notebook_optional=Param("notebook", "Only runs of this notebook path."),
+    cell=Param("cell", "Only executions of this cell id (JupyterLab's cell model id)."),
+    status_notebook=Param("notebook", "Also say whether this notebook path is recorded."),
+    after=Param(
+        "after",
+        "Last event seq seen; without it the answer is immediate and only gives `last`.",
+        schema={"type": "integer", "minimum": 0},
+    ),
+    timeout=Param(
+        "timeout",
+        "Seconds to wait for an event (0-25, default 25).",
+        schema={"type": "integer", "minimum": 0, "maximum": 25},
+    ),
 )
 
 

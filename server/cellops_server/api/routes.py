@@ -13,11 +13,13 @@ from typing import Any
 
 from .base import ApiHandler
 from .blobs import BlobHandler
+from .events import EventsHandler
 from .executions import ExecutionHandler, ExecutionsHandler
 from .ingest import IngestHandler
 from .notebooks import NotebooksHandler
 from .openapi import OpenApiHandler, build_document
 from .runs import RunExecutionsHandler, RunHandler, RunsHandler
+from .settings import SettingsHandler
 from .status import NotFoundHandler, StatusHandler
 from .versions import VersionDiffHandler, VersionHandler, VersionRestoreHandler, VersionsHandler
 
@@ -26,6 +28,8 @@ API_PREFIX = "/cellops/api/v1"
 ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/status", StatusHandler),
     (r"/openapi.json", OpenApiHandler),
+    (r"/settings", SettingsHandler),
+    (r"/events", EventsHandler),
     (r"/notebooks", NotebooksHandler),
     (r"/runs", RunsHandler),
     (r"/runs/(\d+)", RunHandler),
@@ -40,7 +44,7 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/ingest", IngestHandler),
 ]
 
-LOCAL_ONLY: set[type[ApiHandler]] = {VersionRestoreHandler}
+LOCAL_ONLY: set[type[ApiHandler]] = {VersionRestoreHandler, SettingsHandler}
 TEAM_ONLY: set[type[ApiHandler]] = {IngestHandler}
 
 

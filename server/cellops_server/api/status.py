@@ -5,11 +5,15 @@ from jupyter_server.auth.decorator import authorized
 from .. import __version__
 from ..schemas import Status
 from .base import ApiError, ApiHandler
-from .openapi import operation
+from .openapi import operation, query
 
 
 class StatusHandler(ApiHandler):
-    @operation("Is tracking on, and how many records wait in the spool", Status)
+    @operation(
+        "Is tracking on, and how many records wait in the spool",
+        Status,
+        params=[query.status_notebook],
+    )
     @authorized
     async def get(self) -> None:
         status = self.settings.get("cellops_status")
@@ -18,7 +22,7 @@ class StatusHandler(ApiHandler):
                 Status(version=__version__, mode="team-backend", tracking=False, spool_pending=0)
             )
             return
-        self.write_json(status())
+        self.write_json(status(self.get_query_argument("notebook", None)))
 
 
 class NotFoundHandler(ApiHandler):

@@ -10,6 +10,7 @@ browser), and once more if outputs arrive between the reply and ``idle``.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import time
 import uuid
@@ -100,6 +101,8 @@ class Tracker:
         self.max_text = max_text
         self.max_blob = max_blob
         self.enabled = True
+        self._exclude: tuple[str, ...] = ()
+        self._excluded: dict[str, bool] = {}  # notebook path → matches an exclude pattern
         self.on_new_run = on_new_run  # (run key, notebook folder) → look up git state
         self.kernels: dict[str, KernelState] = {}
         self.closed_connections: set[int] = set()
@@ -123,6 +126,19 @@ class Tracker:
         state.notebook, state.kernel_spec, state.folder = notebook, kernel_spec, folder
         state.user = user or state.user
 
+    def set_exclude(self, patterns: list[str]) -> None:
+        self._exclude = tuple(p.strip("/") for p in patterns)
+        self._excluded.clear()
+
+    def is_excluded(self, notebook: str) -> bool:
+        """fnmatch semantics: ``*`` also matches ``/``, so ``scratch/*`` covers sub-folders."""
+        hit = self._excluded.get(notebook)
+        if hit is None:
+            path = notebook.strip("/")
+            hit = any(fnmatch.fnmatchcase(path, p) for p in self._exclude)
+            self._excluded[notebook] = hit
+        return hit
+
     def connection_closed(self, connection: int) -> None:
         self.closed_connections.add(connection)
 
@@ -143,6 +159,8 @@ class Tracker:
         if not msg_id:
             return
         state = self.kernels.get(kernel_id) or self._unknown_kernel(kernel_id, user)
+        if self._exclude and self.is_excluded(state.notebook):
+            return
         if msg_id in state.pending:
             return  # the same request twice: keep the first
         run = state.run or self._start_run(state)

@@ -166,9 +166,9 @@ class Store:
         return self._page(Page[Execution], q, limit, self._execution, lambda r: [r.seq, r.id])
 
     def list_notebook_executions(
-        self, notebook: str, cursor: str | None = None, limit: int = 100
+        self, notebook: str, cursor: str | None = None, limit: int = 100, cell: str | None = None
     ) -> Page[Execution]:
-        """Newest first across all runs of a notebook."""
+        """Newest first across all runs of a notebook (only those of ``cell`` if given)."""
         nb = self._notebook_id(notebook)
         q = (
             self._execution_query()
@@ -177,6 +177,8 @@ class Store:
             # index instead of scanning the newest rows of every notebook.
             .order_by(executions.c.notebook_id.desc(), executions.c.id.desc())
         )
+        if cell is not None:
+            q = q.where(executions.c.cell_id == cell)
         key = decode_cursor(cursor, 1)
         if key:
             q = q.where(executions.c.id < key[0])

@@ -93,6 +93,7 @@ executions = sa.Table(
     sa.Index("ix_executions_run_seq", "run_id", "seq"),
     sa.Index("ix_executions_notebook", "notebook_id", "id"),
     sa.Index("ix_executions_running", "status"),
+    sa.Index("ix_executions_cell", "notebook_id", "cell_id", "id"),
 )
 
 versions = sa.Table(

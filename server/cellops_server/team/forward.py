@@ -23,6 +23,9 @@ class BackendClient:
         self.api = backend_url.rstrip("/") + "/cellops/api/v1/"
         self.token = token
         self.timeout = timeout
+        # Our own client: every open sidebar holds one long poll (GET /events) here, and the
+        # shared default client would queue other requests behind ten of them.
+        self._http = AsyncHTTPClient(force_instance=True, max_clients=100)
 
     async def fetch(self, path: str, method: str = "GET", body: bytes | None = None) -> Any:
         request = HTTPRequest(
@@ -34,7 +37,7 @@ class BackendClient:
             allow_nonstandard_methods=True,
         )
         try:
-            return await AsyncHTTPClient().fetch(request, raise_error=False)
+            return await self._http.fetch(request, raise_error=False)
         except (OSError, HTTPClientError) as exc:
             raise ApiError(502, f"team backend unreachable at {self.api}: {exc}") from None
 

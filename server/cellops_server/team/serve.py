@@ -9,6 +9,7 @@ import signal
 from tornado import web
 from tornado.httpserver import HTTPServer
 
+from ..activity import ActivityHub
 from ..api.routes import openapi_document, team_backend_handlers
 from ..store import Store
 
@@ -20,6 +21,7 @@ def make_app(store: Store) -> web.Application:
         team_backend_handlers(),
         cellops_store=store,
         cellops_openapi=openapi_document(),
+        cellops_activity=ActivityHub(),
         max_body_size=64 * 1024 * 1024,
     )
 

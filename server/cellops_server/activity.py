@@ -1,0 +1,66 @@
+"""Activity events: "records of these notebooks were stored", pushed to waiting clients.
+
+The sidebar long-polls ``GET /events?after=<seq>``: the request is answered as soon as
+an event newer than ``seq`` exists, or empty after a timeout. A long poll works the
+same in every mode (embedded, team backend, and forwarded by a team client) through
+the one route table and its authentication, which a websocket would not.
+
+Events live in memory only: they say *that* something changed, never *what*, so a
+client that missed some (server restarted, fell behind) is told to ``reset`` and
+reloads from the store, where the state is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+from .schemas import ActivityEvent, EventsReply
+
+KEEP = 1000  # events remembered for clients that come back late
+
+
+class ActivityHub:
+    """Numbered events and the clients waiting for them; used on the event loop only."""
+
+    def __init__(self) -> None:
+        self.last = 0
+        self._events: deque[ActivityEvent] = deque(maxlen=KEEP)
+        self._changed = asyncio.Event()
+
+    def publish(self, notebooks: Iterable[str]) -> None:
+        paths = sorted({p for p in notebooks if p})
+        if not paths:
+            return  # e.g. a server start's recovery: clients reload on their own then
+        self.last += 1
+        event = ActivityEvent(
+            seq=self.last, type="executions", notebooks=paths, at=datetime.now(timezone.utc)
+        )
+        self._events.append(event)
+        # Wake every waiter; each then looks for what is newer than its own cursor.
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def since(self, after: int) -> list[ActivityEvent]:
+        if after > self.last or (self._events and after < self._events[0].seq - 1):
+            return [self._reset()]
+        return [e for e in self._events if e.seq > after]
+
+    async def wait(self, after: int | None, timeout: float) -> EventsReply:
+        """Events after ``after``, waiting up to ``timeout`` seconds for the first one."""
+        if after is None:
+            return EventsReply(events=[], last=self.last)
+        events = self.since(after)
+        if not events:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            events = self.since(after)
+        return EventsReply(events=events, last=self.last)
+
+    def _reset(self) -> ActivityEvent:
+        return ActivityEvent(
+            seq=self.last, type="reset", notebooks=[], at=datetime.now(timezone.utc)
+        )

@@ -1,0 +1,56 @@
+"""What to record: the user's tracking settings, applied to the tracker and kept on disk.
+
+JupyterLab pushes its settings (`PUT /settings`) whenever they change; they are saved so a
+restarted server honours them before any browser connects. An administrator's
+``CellopsConfig.enabled = False`` wins over any user setting.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..schemas import TrackingSettings
+from .tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+
+class TrackingPolicy:
+    def __init__(
+        self, tracker: Tracker, path: Path, defaults: TrackingSettings, allowed: bool = True
+    ) -> None:
+        self.tracker = tracker
+        self.path = path
+        self.allowed = allowed
+        self.settings = self._load(defaults)
+        self._apply()
+
+    def update(self, wanted: TrackingSettings) -> TrackingSettings:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(wanted.model_dump_json(indent=1))
+        os.replace(tmp, self.path)  # a crash leaves the old file or the new one, never half
+        self.settings = wanted
+        self._apply()
+        return wanted
+
+    def tracks(self, notebook: str) -> bool:
+        return self.tracker.enabled and not self.tracker.is_excluded(notebook)
+
+    def _apply(self) -> None:
+        self.tracker.enabled = self.allowed and self.settings.tracking
+        self.tracker.set_exclude(self.settings.exclude)
+        self.tracker.max_text = self.settings.max_output_size
+
+    def _load(self, defaults: TrackingSettings) -> TrackingSettings:
+        try:
+            return TrackingSettings.model_validate(json.loads(self.path.read_text()))
+        except FileNotFoundError:
+            return defaults
+        except (ValueError, ValidationError) as exc:
+            log.warning("cellops: ignoring unreadable %s (%s); using defaults", self.path, exc)
+            return defaults
