@@ -47,3 +47,28 @@ def execution(
         "outputs": [{"output_type": "stream", "name": "stdout", "text": f"out {seq}\n"}],
         **kw,
     }
+
+
+def long_run(notebook: str, n: int, run_key: str = "long-run") -> list[dict[str, Any]]:
+    """One run of ``n`` executions over 20 cells (``value = <seq>``), every 10th an error."""
+    records = [run(run_key, notebook, kernel_id=f"kernel-{run_key}")]
+    for seq in range(1, n + 1):
+        extra: dict[str, Any] = {}
+        if seq % 10 == 0:
+            extra = {"status": "error", "error": {"ename": "ValueError", "evalue": str(seq)}}
+        records.append(
+            execution(seq, f"value = {seq}", f"cell-{seq % 20}", run_key, notebook, **extra)
+        )
+    return records
+
+
+def seed_store(db_url: str, artifacts: str, records: list[dict[str, Any]]) -> None:
+    """Write records straight into a store (a running server's too: SQLite WAL, PostgreSQL)."""
+    from cellops_server.store import Store
+
+    store = Store(db_url, artifacts)
+    try:
+        for start in range(0, len(records), 1000):
+            store.ingest_json(records[start : start + 1000])
+    finally:
+        store.close()

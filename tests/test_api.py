@@ -70,7 +70,6 @@ def test_browser_posts_need_the_xsrf_token(server: JupyterServer) -> None:
         ("runs", {"limit": "0"}, 400, "between 1 and 500"),
         ("executions", {}, 400, "'notebook' is required"),
         ("versions", {}, 400, "'notebook' is required"),
-        ("versions", {"notebook": "nope.ipynb"}, 404, "no tracked notebook"),
         ("runs/999999", {}, 404, "no run with id 999999"),
         ("runs/999999/executions", {}, 404, "no run"),
         ("executions/999999", {}, 404, "no execution"),
@@ -87,6 +86,12 @@ def test_bad_requests_get_json_errors_that_say_what_to_fix(
     assert r.status_code == status, r.text
     assert r.headers["Content-Type"].startswith("application/json")
     assert says in r.json()["error"]
+
+
+@pytest.mark.parametrize("path", ["runs", "executions", "versions"])
+def test_lists_of_a_notebook_never_run_are_empty(server: JupyterServer, path: str) -> None:
+    # The sidebar asks as soon as a new notebook opens: an empty list, not an error.
+    assert server.api.cellops(path, notebook="never-run.ipynb") == {"items": [], "next": None}
 
 
 def test_restore_rejects_bad_bodies_and_never_overwrites(server: JupyterServer) -> None:

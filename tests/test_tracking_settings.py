@@ -27,10 +27,8 @@ def put_settings(server: JupyterServer, body: dict) -> dict:
 
 
 def recorded_codes(server: JupyterServer, notebook: str) -> list[str]:
-    r = server.api.request("GET", f"{API}/executions", params={"notebook": notebook})
-    if r.status_code == 404:  # the notebook was never recorded
-        return []
-    return [e["code"] for e in reversed(r.json()["items"])]
+    items = server.api.cellops("executions", notebook=notebook)["items"]
+    return [e["code"] for e in reversed(items)]
 
 
 def test_excluded_notebooks_and_tracking_off_are_not_recorded(server: JupyterServer) -> None:

@@ -354,6 +354,38 @@ class Lab:
         button.click()
         expect(dialog).to_be_hidden()
 
+    # the cellops sidebar
+
+    @property
+    def sidebar(self) -> Locator:
+        return self.page.locator("#cellops-sidebar")
+
+    def open_sidebar(self) -> Locator:
+        """Click cellops' tab in the right sidebar (as a person does), unless it is open."""
+        if not self.sidebar.is_visible():
+            self.page.locator(
+                ".jp-SideBar.jp-mod-right .lm-TabBar-tab[data-id='cellops-sidebar']"
+            ).click()
+        expect(self.sidebar).to_be_visible()
+        return self.sidebar
+
+    def sidebar_tab(self, tab: str) -> None:
+        self.sidebar.locator(f"button.cellops-tab[data-tab='{tab}']").click()
+
+    def open_run(self, index: int = 0) -> Locator:
+        """Click the index-th run (newest first); answers its timeline."""
+        self.sidebar_tab("runs")
+        self.sidebar.locator(".cellops-run").nth(index).click()
+        timeline = self.sidebar.locator(".cellops-timeline")
+        expect(timeline).to_be_visible()
+        return timeline
+
+    def set_theme(self, theme: str) -> None:
+        self.page.evaluate(
+            "t => window.jupyterapp.commands.execute('apputils:change-theme', {theme: t})", theme
+        )
+        self.page.wait_for_function("t => document.body.dataset.jpThemeName === t", arg=theme)
+
     def screenshot(self, step: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{self.name}-{step}.png"

@@ -265,7 +265,7 @@ export class CellopsClient {
   }
 
   run(id: number): Promise<IRun> {
-    return requestAPI(`runs/${id}`, {}, this.settings);
+    return requestAPI(`runs/${String(id)}`, {}, this.settings);
   }
 
   /** Executions of a run in request order; `limit` up to 500. */
@@ -275,7 +275,7 @@ export class CellopsClient {
     limit = 500
   ): Promise<IPage<IExecution>> {
     return requestAPI(
-      `runs/${runId}/executions${query({ cursor, limit })}`,
+      `runs/${String(runId)}/executions${query({ cursor, limit })}`,
       {},
       this.settings
     );
@@ -294,7 +294,7 @@ export class CellopsClient {
   }
 
   execution(id: number): Promise<IExecution> {
-    return requestAPI(`executions/${id}`, {}, this.settings);
+    return requestAPI(`executions/${String(id)}`, {}, this.settings);
   }
 
   /** Versions of a notebook, newest first. */
@@ -311,12 +311,16 @@ export class CellopsClient {
   }
 
   diff(fromId: number, toId: number): Promise<IVersionDiff> {
-    return requestAPI(`versions/${fromId}/diff/${toId}`, {}, this.settings);
+    return requestAPI(
+      `versions/${String(fromId)}/diff/${String(toId)}`,
+      {},
+      this.settings
+    );
   }
 
   restore(versionId: number, path?: string): Promise<IRestoreResult> {
     return requestAPI(
-      `versions/${versionId}/restore`,
+      `versions/${String(versionId)}/restore`,
       { method: 'POST', body: JSON.stringify(path ? { path } : {}) },
       this.settings
     );

@@ -95,7 +95,10 @@ class Store:
             .order_by(runs.c.id.desc())
         )
         if notebook is not None:
-            q = q.where(runs.c.notebook_id == self._notebook_id(notebook))
+            nb = self._notebook_id(notebook)
+            if nb is None:
+                return Page[Run](items=[], next=None)
+            q = q.where(runs.c.notebook_id == nb)
         key = decode_cursor(cursor, 1)
         if key:
             q = q.where(runs.c.id < key[0])
@@ -170,6 +173,8 @@ class Store:
     ) -> Page[Execution]:
         """Newest first across all runs of a notebook (only those of ``cell`` if given)."""
         nb = self._notebook_id(notebook)
+        if nb is None:
+            return Page[Execution](items=[], next=None)
         q = (
             self._execution_query()
             .where(executions.c.notebook_id == nb)
@@ -234,6 +239,8 @@ class Store:
         self, notebook: str, cursor: str | None = None, limit: int = 50
     ) -> Page[Version]:
         nb = self._notebook_id(notebook)
+        if nb is None:
+            return Page[Version](items=[], next=None)
         q = (
             self._version_query()
             .where(versions.c.notebook_id == nb)
@@ -324,12 +331,11 @@ class Store:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _notebook_id(self, path: str) -> int:
+    def _notebook_id(self, path: str) -> int | None:
+        """None for a notebook nothing was recorded for yet: its lists are empty, not 404
+        (the sidebar asks for them as soon as a new notebook opens)."""
         with self.engine.connect() as conn:
-            nb = conn.scalar(sa.select(notebooks.c.id).where(notebooks.c.path == path))
-        if nb is None:
-            raise NotFound(f"no tracked notebook at {path!r}; run a cell in it first")
-        return nb
+            return conn.scalar(sa.select(notebooks.c.id).where(notebooks.c.path == path))
 
     def _page(
         self,

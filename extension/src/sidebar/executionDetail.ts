@@ -1,0 +1,166 @@
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
+import { Panel, Widget } from '@lumino/widgets';
+
+import { CellopsClient, IExecution } from '../api';
+import { renderOutputs } from '../render/outputs';
+import { h } from './dom';
+import { absoluteTime, formatDuration, relativeTime } from './format';
+
+/**
+ * One execution: its code, status, timing, error and outputs
+ * (`.cellops-execution-detail`). Outputs are rendered untrusted.
+ */
+export class ExecutionDetail extends Panel {
+  constructor(options: IExecutionDetailOptions) {
+    super();
+    this._client = options.client;
+    this._rendermime = options.rendermime;
+    this._translator = options.translator;
+    this._trans = options.translator.load('cellops');
+    this._onClose = options.onClose;
+    this.addClass('cellops-execution-detail');
+    this.addWidget(this._header);
+    this.hide();
+  }
+
+  /** The execution shown, if any. */
+  get execution(): IExecution | null {
+    return this._execution;
+  }
+
+  /**
+   * Show `execution`; `cellFound` says whether its cell is still in the notebook
+   * (it was selected there).
+   */
+  display(execution: IExecution, cellFound: boolean): void {
+    this._execution = execution;
+    this._header.node.replaceChildren(
+      this._summary(execution),
+      ...this._error(execution),
+      this._cellNote(execution, cellFound),
+      this._code(execution)
+    );
+    this._outputs?.dispose();
+    this._outputs =
+      execution.outputs.length > 0
+        ? renderOutputs(
+            execution.outputs,
+            this._rendermime,
+            this._client,
+            this._translator
+          )
+        : this._noOutput();
+    this.addWidget(this._outputs);
+    this.show();
+  }
+
+  /** Hide and forget the execution. */
+  clear(): void {
+    this._execution = null;
+    this._outputs?.dispose();
+    this._outputs = null;
+    this._header.node.replaceChildren();
+    this.hide();
+  }
+
+  private _summary(e: IExecution): HTMLElement {
+    const line = h('div', 'cellops-detail-summary');
+    line.dataset.status = e.status;
+    const count = e.execution_count === null ? ' ' : String(e.execution_count);
+    const started = h(
+      'span',
+      'cellops-detail-started',
+      relativeTime(e.started_at)
+    );
+    started.title = absoluteTime(e.started_at);
+    line.append(
+      h('span', 'cellops-detail-count', `[${count}]`),
+      h('span', 'cellops-detail-status', this._statusLabel(e)),
+      h(
+        'span',
+        'cellops-detail-duration',
+        formatDuration(e.duration_ms, this._trans)
+      ),
+      started,
+      this._closeButton()
+    );
+    return line;
+  }
+
+  private _closeButton(): HTMLElement {
+    const button = h('button', 'cellops-detail-close jp-Button', '×');
+    button.title = this._trans.__('Close the execution');
+    button.setAttribute('aria-label', button.title);
+    button.addEventListener('click', () => {
+      this._onClose();
+    });
+    return button;
+  }
+
+  private _statusLabel(e: IExecution): string {
+    const labels: Record<IExecution['status'], string> = {
+      ok: this._trans.__('ok'),
+      error: this._trans.__('error'),
+      running: this._trans.__('running'),
+      aborted: this._trans.__('aborted')
+    };
+    return labels[e.status];
+  }
+
+  private _error(e: IExecution): HTMLElement[] {
+    if (e.error === null) {
+      return [];
+    }
+    return [
+      h(
+        'div',
+        'cellops-detail-error',
+        e.error.evalue ? `${e.error.ename}: ${e.error.evalue}` : e.error.ename
+      )
+    ];
+  }
+
+  private _cellNote(e: IExecution, found: boolean): HTMLElement {
+    const text = found
+      ? this._trans.__('Selected in the notebook')
+      : e.cell_id === null
+        ? this._trans.__('The cell of this execution is not known')
+        : this._trans.__('This cell is no longer in the notebook');
+    const note = h('div', 'cellops-detail-cell', text);
+    note.dataset.found = String(found);
+    return note;
+  }
+
+  private _code(e: IExecution): HTMLElement {
+    const pre = h('pre', 'cellops-code', e.code);
+    pre.setAttribute('aria-label', this._trans.__('Code'));
+    return pre;
+  }
+
+  private _noOutput(): Widget {
+    const widget = new Widget();
+    widget.addClass('cellops-outputs');
+    widget.node.appendChild(
+      h('div', 'cellops-output-note', this._trans.__('No output'))
+    );
+    return widget;
+  }
+
+  private readonly _client: CellopsClient;
+  private readonly _rendermime: IRenderMimeRegistry;
+  private readonly _translator: ITranslator;
+  private readonly _trans: TranslationBundle;
+  private readonly _onClose: () => void;
+  private readonly _header = new Widget();
+  private _outputs: Widget | null = null;
+  private _execution: IExecution | null = null;
+}
+
+export interface IExecutionDetailOptions {
+  client: CellopsClient;
+  rendermime: IRenderMimeRegistry;
+  translator: ITranslator;
+  /** The close button was clicked. */
+  onClose: () => void;
+}

@@ -1,0 +1,304 @@
+import { IDocumentManager } from '@jupyterlab/docmanager';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
+import type { Message } from '@lumino/messaging';
+import { Panel, Widget } from '@lumino/widgets';
+
+import { ActivityStream } from '../activity';
+import { CellopsAPIError, CellopsClient, IActivityEvent } from '../api';
+import { cellopsIcon } from '../icons';
+import { emptyState } from './dom';
+import { isUnreachable } from './errors';
+import { Notice } from './notice';
+import { RunsTab } from './runsTab';
+import { ISidebarTab, TabBar } from './tabs';
+import { VersionsView } from './versions';
+
+export const SIDEBAR_ID = 'cellops-sidebar';
+
+/** While the server extension does not answer, look again at most this often. */
+const SERVER_RECHECK_MS = 10000;
+
+/**
+ * The cellops right sidebar: the active notebook's runs, executions and versions,
+ * kept live by the activity stream.
+ *
+ * Refreshes are coalesced (one in flight, at most one more queued) and skipped while
+ * the panel is hidden; showing it refreshes.
+ */
+export class CellopsSidebar extends Panel {
+  constructor(options: CellopsSidebar.IOptions) {
+    super();
+    this._client = options.client;
+    this._notebooks = options.notebooks;
+    this._activity = options.activity;
+    this._trans = options.translator.load('cellops');
+    this.id = SIDEBAR_ID;
+    this.title.icon = cellopsIcon;
+    this.title.caption = this._trans.__('cellops');
+    this.addClass('cellops-sidebar');
+
+    this._notice = new Notice(this._trans);
+    this._tabBar = new TabBar(this._trans, id => {
+      this.selectTab(id);
+    });
+    this._noNotebook.node.appendChild(
+      emptyState(this._trans.__('Open a notebook to see its history'))
+    );
+    this._noNotebook.addClass('cellops-no-notebook');
+    this._body.addClass('cellops-body');
+    this.addWidget(this._tabBar);
+    this.addWidget(this._notice);
+    this.addWidget(this._noNotebook);
+    this.addWidget(this._body);
+
+    const report = (error: unknown): void => {
+      this._notice.fail('action', error);
+    };
+    // Timeline pages load in the background: a failure there clears with the next refresh.
+    this._runs = new RunsTab({
+      ...options,
+      onError: error => {
+        this._notice.fail('request', error);
+      }
+    });
+    this.addTab({
+      id: 'runs',
+      label: this._trans.__('Runs'),
+      caption: this._trans.__(
+        'Kernel sessions of this notebook and their executions'
+      ),
+      view: this._runs
+    });
+    this.addTab({
+      id: 'versions',
+      label: this._trans.__('Versions'),
+      caption: this._trans.__(
+        'Numbered versions of this notebook: compare, restore'
+      ),
+      view: new VersionsView({
+        client: options.client,
+        trans: this._trans,
+        docManager: options.docManager,
+        onError: report,
+        onOpenExecution: id => void this.showExecution(id)
+      })
+    });
+    this.selectTab('runs');
+
+    options.notebooks.currentChanged.connect(this._onCurrentChanged);
+    options.activity.changed.connect(this._onActivity);
+    this._follow(options.notebooks.currentWidget);
+  }
+
+  /** The id of the tab shown. */
+  get currentTab(): string {
+    return this._current;
+  }
+
+  /** Add a tab after the existing ones (later features add theirs). */
+  addTab(tab: ISidebarTab): void {
+    this._tabs.push(tab);
+    this._tabBar.add(tab);
+    tab.view.hide();
+    this._body.addWidget(tab.view);
+  }
+
+  /** Show tab `id` and refresh it. */
+  selectTab(id: string): void {
+    if (!this._tabs.some(tab => tab.id === id)) {
+      return;
+    }
+    this._current = id;
+    this._tabBar.setCurrent(id);
+    for (const tab of this._tabs) {
+      tab.view.setHidden(tab.id !== id);
+    }
+    void this.refresh();
+  }
+
+  /** Show run `runId`'s timeline in the runs tab. */
+  async showRun(runId: number): Promise<void> {
+    this.selectTab('runs');
+    await this._guard(() => this._runs.showRun(runId));
+  }
+
+  /** Open the run of execution `executionId` and show the execution's detail. */
+  async showExecution(executionId: number): Promise<void> {
+    this.selectTab('runs');
+    await this._guard(() => this._runs.showExecution(executionId));
+  }
+
+  /**
+   * Refetch what the current tab shows. Coalesced: while one refresh runs, further
+   * calls share one follow-up refresh.
+   */
+  refresh(): Promise<void> {
+    if (!this.isVisible) {
+      this._stale = true;
+      return Promise.resolve();
+    }
+    if (this._inFlight) {
+      this._queued ??= this._inFlight.then(() => {
+        this._queued = null;
+        return this.refresh();
+      });
+      return this._queued;
+    }
+    this._stale = false;
+    this._inFlight = this._refreshNow()
+      .catch((error: unknown) => {
+        this._notice.fail('request', error);
+      })
+      .finally(() => {
+        this._inFlight = null;
+      });
+    return this._inFlight;
+  }
+
+  override dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._notebooks.currentChanged.disconnect(this._onCurrentChanged);
+    this._activity.changed.disconnect(this._onActivity);
+    this._followed?.context.pathChanged.disconnect(this._onPathChanged);
+    super.dispose();
+  }
+
+  protected override onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    if (this._stale) {
+      void this.refresh();
+    }
+  }
+
+  private async _refreshNow(): Promise<void> {
+    const path = this._path();
+    this._noNotebook.setHidden(path !== null);
+    this._body.setHidden(path === null);
+    if (!(await this._checkStatus(path))) {
+      this._body.hide();
+      return;
+    }
+    if (path === null) {
+      return;
+    }
+    const tab = this._tabs.find(t => t.id === this._current);
+    try {
+      await tab?.view.refresh(path);
+      this._notice.set('request', null);
+    } catch (error) {
+      this._notice.fail('request', error);
+    }
+  }
+
+  /** Ask the server how it is; answers whether there is a server to talk to. */
+  private async _checkStatus(path: string | null): Promise<boolean> {
+    try {
+      this._notice.applyStatus(await this._client.status(path ?? undefined));
+      this._serverMissingAt = null;
+      return true;
+    } catch (error) {
+      // Without `status` there is no cellops server at all (404 or no answer).
+      if (
+        isUnreachable(error) ||
+        (error instanceof CellopsAPIError && error.status === 404)
+      ) {
+        this._notice.showServerMissing();
+        this._serverMissingAt = Date.now();
+        return false;
+      }
+      this._notice.fail('request', error);
+      return true;
+    }
+  }
+
+  private _path(): string | null {
+    return this._followed?.context.localPath ?? null;
+  }
+
+  private readonly _onCurrentChanged = (): void => {
+    this._follow(this._notebooks.currentWidget);
+  };
+
+  /** Show `panel`'s notebook from a clean state and follow its renames. */
+  private _follow(panel: NotebookPanel | null): void {
+    if (panel === this._followed) {
+      return;
+    }
+    this._followed?.context.pathChanged.disconnect(this._onPathChanged);
+    this._followed = panel;
+    panel?.context.pathChanged.connect(this._onPathChanged);
+    for (const tab of this._tabs) {
+      tab.view.reset();
+    }
+    this._notice.set('action', null);
+    void this.refresh();
+  }
+
+  private readonly _onPathChanged = (): void => {
+    void this.refresh();
+  };
+
+  private readonly _onActivity = (
+    _: ActivityStream,
+    events: IActivityEvent[]
+  ): void => {
+    if (
+      this._serverMissingAt !== null &&
+      Date.now() - this._serverMissingAt < SERVER_RECHECK_MS
+    ) {
+      return; // polling synthetic events every 2 s: do not hammer a missing server
+    }
+    const path = this._path();
+    if (
+      events.some(
+        e => e.type === 'reset' || (path !== null && e.notebooks.includes(path))
+      )
+    ) {
+      void this.refresh();
+    }
+  };
+
+  /** Run a user-requested action; failures go to the notice, not the console. */
+  private async _guard(action: () => Promise<void>): Promise<void> {
+    try {
+      await action();
+      this._notice.set('action', null);
+    } catch (error) {
+      this._notice.fail('action', error);
+    }
+  }
+
+  private readonly _client: CellopsClient;
+  private readonly _notebooks: INotebookTracker;
+  private readonly _activity: ActivityStream;
+  private readonly _trans: TranslationBundle;
+  private readonly _notice: Notice;
+  private readonly _tabBar: TabBar;
+  private readonly _tabs: ISidebarTab[] = [];
+  private readonly _noNotebook = new Widget();
+  private readonly _body = new Panel();
+  private readonly _runs: RunsTab;
+  private _current = 'runs';
+  private _followed: NotebookPanel | null = null;
+  private _inFlight: Promise<void> | null = null;
+  private _queued: Promise<void> | null = null;
+  private _stale = true;
+  private _serverMissingAt: number | null = null;
+}
+
+// A namespace (not a module-level interface) because index.ts expects `CellopsSidebar.IOptions`.
+// eslint-disable-next-line @typescript-eslint/no-namespace
+export namespace CellopsSidebar {
+  export interface IOptions {
+    client: CellopsClient;
+    notebooks: INotebookTracker;
+    rendermime: IRenderMimeRegistry;
+    translator: ITranslator;
+    docManager: IDocumentManager;
+    activity: ActivityStream;
+  }
+}

@@ -1,0 +1,165 @@
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
+import { Panel, Widget } from '@lumino/widgets';
+
+import { CellopsClient, IExecution, IRun } from '../api';
+import { emptyState, h } from './dom';
+import { ExecutionDetail } from './executionDetail';
+import { absoluteTime, kernelName, relativeTime } from './format';
+import { revealCell } from './revealCell';
+import { Timeline } from './timeline';
+
+/**
+ * One run: a back button and summary, its timeline of executions, and the detail
+ * of the execution chosen there.
+ */
+export class RunView extends Panel {
+  constructor(options: IRunViewOptions) {
+    super();
+    this._notebooks = options.notebooks;
+    this._trans = options.translator.load('cellops');
+    this.addClass('cellops-run-view');
+    this._header.addClass('cellops-run-header');
+    this._timeline = new Timeline({
+      client: options.client,
+      trans: this._trans,
+      onOpen: execution => {
+        this.openExecution(execution);
+      },
+      onError: options.onError
+    });
+    this._detail = new ExecutionDetail({
+      client: options.client,
+      rendermime: options.rendermime,
+      translator: options.translator,
+      onClose: () => {
+        this._detail.clear();
+        this._timeline.select(null);
+      }
+    });
+    this._empty.textContent = this._trans.__(
+      'No executions in this run yet. Run a cell to record one.'
+    );
+    this._back.textContent = this._trans.__('‹ Runs');
+    this._back.title = this._trans.__('Back to the runs of this notebook');
+    this._back.setAttribute('aria-label', this._back.title);
+    this._back.addEventListener('click', options.onBack);
+    this._header.node.append(this._back, this._summary);
+    this._emptyWidget.node.appendChild(this._empty);
+    this.addWidget(this._header);
+    this.addWidget(this._emptyWidget);
+    this.addWidget(this._timeline);
+    this.addWidget(this._detail);
+  }
+
+  /** The run shown, if any. */
+  get run(): IRun | null {
+    return this._timeline.run;
+  }
+
+  /** Show `run` from its first execution, with no execution open. */
+  open(run: IRun): void {
+    this._detail.clear();
+    this._timeline.load(run);
+    this._renderSummary(run);
+  }
+
+  /** Live update with `run`'s new counts; keeps scroll position and the open execution. */
+  async applyRun(run: IRun): Promise<void> {
+    if (this.run?.id !== run.id) {
+      return;
+    }
+    this._renderSummary(run);
+    await this._timeline.applyRun(run);
+    const shown = this._detail.execution;
+    const fresh = shown ? this._timeline.get(shown.id) : undefined;
+    if (
+      fresh &&
+      shown &&
+      (fresh.status !== shown.status ||
+        fresh.outputs.length !== shown.outputs.length)
+    ) {
+      // A running execution finished: show its final state (without moving the notebook).
+      this._detail.display(fresh, this._cellExists(fresh.cell_id));
+    }
+  }
+
+  /** Open execution `id` of this run; answers whether it was found. */
+  async showExecution(id: number): Promise<boolean> {
+    if (!(await this._timeline.reveal(id))) {
+      return false;
+    }
+    const execution = this._timeline.get(id);
+    if (execution) {
+      this.openExecution(execution);
+    }
+    return execution !== undefined;
+  }
+
+  /** Show `execution`'s detail and select its cell in the notebook. */
+  openExecution(execution: IExecution): void {
+    this._timeline.select(execution.id);
+    this._detail.display(
+      execution,
+      revealCell(this._notebooks, execution.cell_id)
+    );
+    // The detail takes room from the timeline: keep the chosen row in sight.
+    requestAnimationFrame(() => {
+      this._timeline.revealSelected();
+    });
+  }
+
+  private _cellExists(cellId: string | null): boolean {
+    const notebook = this._notebooks.currentWidget?.content;
+    return (
+      cellId !== null &&
+      (notebook?.widgets.some(cell => cell.model.id === cellId) ?? false)
+    );
+  }
+
+  private _renderSummary(run: IRun): void {
+    const started = h(
+      'span',
+      'cellops-run-summary-started',
+      relativeTime(run.started_at)
+    );
+    started.title = absoluteTime(run.started_at);
+    this._summary.replaceChildren(
+      h(
+        'span',
+        'cellops-run-summary-user',
+        run.user ?? this._trans.__('unknown user')
+      ),
+      started,
+      h('span', 'cellops-run-summary-kernel', kernelName(run)),
+      h(
+        'span',
+        'cellops-run-summary-counts',
+        `${this._trans._n('%1 execution', '%1 executions', run.executions)}, ${this._trans._n('%1 error', '%1 errors', run.errors)}`
+      )
+    );
+    this._emptyWidget.setHidden(run.executions > 0);
+  }
+
+  private readonly _notebooks: INotebookTracker;
+  private readonly _trans: TranslationBundle;
+  private readonly _header = new Widget();
+  private readonly _back = h('button', 'cellops-back jp-Button jp-mod-minimal');
+  private readonly _summary = h('div', 'cellops-run-summary');
+  private readonly _emptyWidget = new Widget();
+  private readonly _empty = emptyState('');
+  private readonly _timeline: Timeline;
+  private readonly _detail: ExecutionDetail;
+}
+
+export interface IRunViewOptions {
+  client: CellopsClient;
+  notebooks: INotebookTracker;
+  rendermime: IRenderMimeRegistry;
+  translator: ITranslator;
+  /** The back button was clicked. */
+  onBack: () => void;
+  /** A request failed. */
+  onError: (error: unknown) => void;
+}
