@@ -13,7 +13,8 @@ import {
 } from '../api';
 import { lineDiff, renderLineDiff } from '../render/diff';
 import { renderOutputs } from '../render/outputs';
-import { absoluteTime, formatDuration, relativeTime } from '../sidebar/format';
+import { formatDuration, relativeTime } from '../sidebar/format';
+import { h, timeSpan } from '../sidebar/dom';
 import { isUnreachable } from '../sidebar/notice';
 import { groupByCode, type ICodeVersion } from './group';
 
@@ -23,19 +24,6 @@ const LIMIT = 200;
 const DEBOUNCE = 300;
 /** After a failed load, activity triggers a retry at most this often (ms). */
 const RETRY_INTERVAL = 10000;
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 /** A Lumino widget around a plain DOM node. */
 function wrap(node: HTMLElement): Widget {
@@ -201,7 +189,7 @@ export class CellHistoryView extends Panel {
           reason instanceof Error ? reason.message : String(reason)
         );
     this._clear();
-    const node = element('div', 'cellops-error', text);
+    const node = h('div', 'cellops-error', text);
     node.setAttribute('role', 'alert');
     this.addWidget(wrap(node));
   }
@@ -211,7 +199,7 @@ export class CellHistoryView extends Panel {
     const trans = this._trans;
     this.addWidget(wrap(this._header(executions.length, truncated)));
     if (executions.length === 0) {
-      const node = element(
+      const node = h(
         'div',
         'cellops-empty',
         trans.__('This cell has not been run since cellops started tracking')
@@ -228,14 +216,14 @@ export class CellHistoryView extends Panel {
 
   private _header(count: number, truncated: boolean): HTMLElement {
     const trans = this._trans;
-    const header = element('div', 'cellops-cell-history-header');
+    const header = h('div', 'cellops-cell-history-header');
     header.append(
-      element('h2', 'cellops-cell-history-title', this._options.label),
-      element('div', 'cellops-cell-history-path', this._path)
+      h('h2', 'cellops-cell-history-title', this._options.label),
+      h('div', 'cellops-cell-history-path', this._path)
     );
     if (truncated) {
       header.append(
-        element(
+        h(
           'div',
           'cellops-cell-history-truncated',
           trans.__('Showing the latest %1 executions.', count)
@@ -251,15 +239,15 @@ export class CellHistoryView extends Panel {
     panel.addClass('cellops-cell-version');
     panel.node.dataset.version = String(version.number);
 
-    const head = element('div', 'cellops-cell-version-header');
+    const head = h('div', 'cellops-cell-version-header');
     const latest = version.executions[0];
     head.append(
-      element(
+      h(
         'h3',
         'cellops-cell-version-title',
         trans.__('Version %1', version.number)
       ),
-      element(
+      h(
         'span',
         'cellops-cell-version-summary',
         trans._n(
@@ -270,14 +258,14 @@ export class CellHistoryView extends Panel {
         )
       )
     );
-    const code = element('pre', 'cellops-code', version.code);
+    const code = h('pre', 'cellops-code', version.code);
     panel.addWidget(wrap(head));
     panel.addWidget(wrap(code));
 
     if (older !== null) {
-      const diff = element('div', 'cellops-diff');
+      const diff = h('div', 'cellops-diff');
       diff.append(
-        element(
+        h(
           'div',
           'cellops-diff-title',
           trans.__('Changes from version %1', older.number)
@@ -304,26 +292,17 @@ export class CellHistoryView extends Panel {
     panel.node.dataset.status = execution.status;
     panel.node.dataset.executionId = String(execution.id);
 
-    const meta = element('div', 'cellops-cell-execution-meta');
-    const when = element(
-      'span',
-      'cellops-cell-execution-when',
-      relativeTime(execution.started_at)
-    );
-    when.title = absoluteTime(execution.started_at);
+    const meta = h('div', 'cellops-cell-execution-meta');
+    const when = timeSpan('cellops-cell-execution-when', execution.started_at);
     meta.append(
-      element(
+      h(
         'span',
         'cellops-cell-execution-count',
         `[${execution.execution_count === null ? ' ' : String(execution.execution_count)}]`
       ),
-      element(
-        'span',
-        'cellops-cell-execution-status',
-        this._statusText(execution)
-      ),
+      h('span', 'cellops-cell-execution-status', this._statusText(execution)),
       when,
-      element(
+      h(
         'span',
         'cellops-cell-execution-duration',
         formatDuration(execution.duration_ms, trans)

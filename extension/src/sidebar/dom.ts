@@ -1,3 +1,5 @@
+import { absoluteTime, relativeTime } from './format';
+
 /** An element with classes and optional text. */
 export function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -9,6 +11,14 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   if (text !== undefined) {
     node.textContent = text;
   }
+  return node;
+}
+
+/** "2 minutes ago", with the exact time as its tooltip. */
+export function timeSpan(className: string, iso: string): HTMLElement {
+  const node = h('time', className, relativeTime(iso));
+  node.dateTime = iso;
+  node.title = absoluteTime(iso);
   return node;
 }
 

@@ -4,8 +4,8 @@ import { Panel, Widget } from '@lumino/widgets';
 
 import { CellopsClient, IExecution } from '../api';
 import { renderOutputs } from '../render/outputs';
-import { h } from './dom';
-import { absoluteTime, formatDuration, relativeTime } from './format';
+import { h, timeSpan } from './dom';
+import { formatDuration } from './format';
 
 /**
  * One execution: its code, status, timing, error and outputs
@@ -68,12 +68,7 @@ export class ExecutionDetail extends Panel {
     const line = h('div', 'cellops-detail-summary');
     line.dataset.status = e.status;
     const count = e.execution_count === null ? ' ' : String(e.execution_count);
-    const started = h(
-      'span',
-      'cellops-detail-started',
-      relativeTime(e.started_at)
-    );
-    started.title = absoluteTime(e.started_at);
+    const started = timeSpan('cellops-detail-started', e.started_at);
     line.append(
       h('span', 'cellops-detail-count', `[${count}]`),
       h('span', 'cellops-detail-status', this._statusLabel(e)),

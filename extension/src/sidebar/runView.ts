@@ -4,9 +4,9 @@ import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { CellopsClient, IExecution, IRun } from '../api';
-import { emptyState, h } from './dom';
+import { emptyState, h, timeSpan } from './dom';
 import { ExecutionDetail } from './executionDetail';
-import { absoluteTime, kernelName, relativeTime } from './format';
+import { kernelName } from './format';
 import { revealCell } from './revealCell';
 import { Timeline } from './timeline';
 
@@ -119,12 +119,7 @@ export class RunView extends Panel {
   }
 
   private _renderSummary(run: IRun): void {
-    const started = h(
-      'span',
-      'cellops-run-summary-started',
-      relativeTime(run.started_at)
-    );
-    started.title = absoluteTime(run.started_at);
+    const started = timeSpan('cellops-run-summary-started', run.started_at);
     this._summary.replaceChildren(
       h(
         'span',

@@ -4,9 +4,8 @@ import { Widget } from '@lumino/widgets';
 
 import { CellopsClient, IVersion } from '../api';
 import { renderVersionDiff } from './diffView';
-import { emptyState, h } from './dom';
+import { emptyState, h, timeSpan } from './dom';
 import { pageOrEmpty } from './errors';
-import { absoluteTime, relativeTime } from './format';
 import { ISidebarView } from './tabs';
 
 /**
@@ -201,12 +200,7 @@ export class VersionsView extends Widget implements ISidebarView {
       row.classList.toggle('jp-mod-selected', box.checked);
       this._updateToolbar();
     });
-    const created = h(
-      'span',
-      'cellops-version-created',
-      relativeTime(version.created_at)
-    );
-    created.title = absoluteTime(version.created_at);
+    const created = timeSpan('cellops-version-created', version.created_at);
     label.append(
       box,
       h(
