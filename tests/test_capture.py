@@ -355,3 +355,24 @@ def test_a_cell_ending_as_the_browser_leaves_is_never_left_running(server: Jupyt
         timeout=30,
     )
     assert [e["cell_id"] for e in body["items"]] == ["c0", "c1", "c2"]
+
+
+def test_kernels_are_told_where_their_server_is(server: JupyterServer) -> None:
+    """`import cellops` in a kernel needs no setup: the kernel's environment names this
+    server and its token (CELLOPS_SERVER_URL / CELLOPS_SERVER_TOKEN)."""
+    client = server.connect(server.new_session("discover.ipynb"))
+    client.execute(
+        "import os, urllib.request\n"
+        "req = urllib.request.Request(os.environ['CELLOPS_SERVER_URL'] + 'cellops/api/v1/status',\n"
+        "    headers={'Authorization': 'token ' + os.environ['CELLOPS_SERVER_TOKEN']})\n"
+        "print(urllib.request.urlopen(req).status)",
+        cell_id="c1",
+    )
+    client.close()
+    (item,) = server.api.wait_for(
+        "executions",
+        lambda b: b["items"] and b["items"][0]["status"] != "running",
+        notebook="discover.ipynb",
+    )["items"]
+    assert item["status"] == "ok", item["error"]
+    assert item["outputs"][0]["text"] == "200\n"

@@ -127,8 +127,23 @@ class CellopsExtension(ExtensionApp):
         events = self.serverapp.event_logger
         events.add_listener(schema_id=KERNEL_ACTIONS, listener=self._on_kernel_action)
         events.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
+        # After the server has bound its port, before any kernel can start.
+        IOLoop.current().add_callback(self._advertise_to_kernels)
         where = cfg.backend_url if self.team_client else cfg.db_url
         self.log.info("cellops %s: recording executed cells to %s", __version__, where)
+
+    def _advertise_to_kernels(self) -> None:
+        """Kernels inherit this process's environment: tell `import cellops` where this
+        server is and how to authenticate, so it needs no setup (CELLOPS_URL wins if set)."""
+        app = self.serverapp
+        if getattr(app, "sock", ""):
+            return  # a Unix socket: no URL a kernel could use
+        host = "127.0.0.1" if app.ip in ("", "0.0.0.0", "::", "localhost") else app.ip
+        scheme = "https" if app.certfile else "http"
+        os.environ["CELLOPS_SERVER_URL"] = f"{scheme}://{host}:{app.port}{app.base_url}"
+        token = getattr(app.identity_provider, "token", "")
+        if token:
+            os.environ["CELLOPS_SERVER_TOKEN"] = token
 
     def _try_migrate(self, store: Store) -> None:
         try:
