@@ -6,7 +6,12 @@ import re
 
 from cellops_server.api.routes import ROUTES
 
-SAMPLE = {r"(\d+)": "1", r"([0-9a-f]{64})": "0" * 64}
+SAMPLE = {
+    r"(\d+)": "1",
+    r"(\d{1,9})": "1",
+    r"([0-9a-f]{64})": "0" * 64,
+    r"([^/]+)": "sample",
+}
 
 
 def concrete_routes(exclude: set[type] | None = None) -> list[tuple[str, str]]:

@@ -122,6 +122,7 @@ class CellopsExtension(ExtensionApp):
             cellops_status=self.status,
             cellops_policy=self.policy,
             cellops_activity=self.activity,
+            cellops_max_artifact_size=cfg.max_artifact_size,
             cellops_openapi=openapi_document(),
         )
         events = self.serverapp.event_logger

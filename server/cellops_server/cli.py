@@ -31,6 +31,17 @@ def _artifacts(args: argparse.Namespace) -> str:
     )
 
 
+def _size(text: str) -> int:
+    """Bytes, or a number with a K, M or G suffix (powers of 1024)."""
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    raw = text.strip().upper().removesuffix("B")
+    factor = units.get(raw[-1:], 1)
+    digits = raw[:-1] if raw[-1:] in units else raw
+    if not digits.isdigit() or int(digits) * factor < 1:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500M, 2G, 1048576)")
+    return int(digits) * factor
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cellops", description="cellops: MLOps inside JupyterLab")
     parser.add_argument("--version", action="version", version=__version__)
@@ -43,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8800)
+    serve.add_argument(
+        "--max-artifact-size",
+        type=_size,
+        default=2 * 1024**3,
+        help="largest model artifact accepted, in bytes or with K/M/G (default 2G)",
+    )
 
     migrate = sub.add_parser("migrate", help="bring the store's schema up to date")
     _db_arg(migrate)
@@ -82,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
             Path(_artifacts(args)).mkdir(parents=True, exist_ok=True)
             store = Store(_db(args), _artifacts(args))
-            asyncio.run(serve(store, args.host, args.port))
+            asyncio.run(serve(store, args.host, args.port, args.max_artifact_size))
             return 0
         engine = create_engine(_db(args))
         migrate(engine)

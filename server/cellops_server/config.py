@@ -70,6 +70,12 @@ class CellopsConfig(Configurable):
         help="Largest binary output (e.g. an image) kept, in bytes; larger ones are noted only.",
     )
 
+    max_artifact_size = Int(
+        2 * 1024**3,
+        config=True,
+        help="Largest model artifact accepted by PUT /artifacts, in bytes (default 2 GiB).",
+    )
+
     writer_batch_size = Int(1000, config=True, help="Records written to the store per batch.")
 
     writer_interval = Float(

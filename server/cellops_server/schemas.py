@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 T = TypeVar("T")
 
@@ -170,3 +170,132 @@ class ActivityEvent(BaseModel):
 class EventsReply(BaseModel):
     events: list[ActivityEvent]
     last: int = Field(description="Pass as ?after= on the next call.")
+
+
+# -- execution logs and the model registry (issue 4) -----------------------------------------
+
+LogKey = Annotated[str, Field(min_length=1, max_length=250)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+ParamValue = bool | int | FiniteFloat | Annotated[str, Field(max_length=6000)] | None
+MAX_LOG_ENTRIES = 1000
+
+
+class LogBatch(BaseModel):
+    """What a cell logged; attached to the execution of ``msg_id`` (its execute_request)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    msg_id: str = Field(
+        min_length=1, max_length=128, description="The execute_request msg_id of the cell."
+    )
+    params: dict[LogKey, ParamValue] = Field(default_factory=dict)
+    metrics: dict[LogKey, FiniteFloat] = Field(default_factory=dict)
+    step: int | None = Field(default=None, ge=-(2**63), lt=2**63)
+    tags: dict[LogKey, Annotated[str, Field(max_length=5000)]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> LogBatch:
+        n = len(self.params) + len(self.metrics) + len(self.tags)
+        if n > MAX_LOG_ENTRIES:
+            raise ValueError(f"at most {MAX_LOG_ENTRIES} entries per batch, not {n}; split it")
+        return self
+
+
+class LogsAccepted(BaseModel):
+    accepted: int
+
+
+class MetricPoint(BaseModel):
+    value: float
+    step: int | None
+    at: datetime
+
+
+class ExecutionLogs(BaseModel):
+    params: dict[str, Any] = Field(description="Latest value of each parameter.")
+    metrics: dict[str, list[MetricPoint]] = Field(description="Every logged value, oldest first.")
+    tags: dict[str, str] = Field(description="Latest value of each tag.")
+
+
+class Artifact(BaseModel):
+    sha256: str
+    size: int
+
+
+class LineageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    msg_id: str | None = Field(
+        default=None, max_length=128, description="execute_request msg_id of the registering cell."
+    )
+    data_fingerprints: list[dict[str, Any]] = Field(default_factory=list, max_length=100)
+
+
+class ModelVersionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    artifact: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="sha256 of an artifact already PUT to /artifacts."
+    )
+    flavor: str = Field(min_length=1, max_length=64, description='How to load it, e.g. "sklearn".')
+    library_versions: dict[LogKey, Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=dict
+    )
+    signature: dict[str, Any] | None = None
+    metrics: dict[LogKey, FiniteFloat] = Field(default_factory=dict)
+    params: dict[LogKey, Any] = Field(default_factory=dict)
+    tags: dict[LogKey, Annotated[str, Field(max_length=5000)]] = Field(default_factory=dict)
+    description: str | None = Field(default=None, max_length=20_000)
+    alias: str | None = Field(default=None, description="Point this alias at the new version.")
+    lineage: LineageIn = Field(default_factory=LineageIn)
+
+
+class ModelVersionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(default=None, max_length=20_000)
+    tags: dict[LogKey, Annotated[str, Field(max_length=5000)]] | None = Field(
+        default=None, description="Replaces the version's tags."
+    )
+
+
+class AliasSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+
+
+class Lineage(BaseModel):
+    msg_id: str | None
+    execution_id: int | None = Field(description="Null until the execution is recorded.")
+    run_id: int | None
+    version_id: int | None = Field(description="Notebook version current after the execution.")
+    notebook: str | None
+    data_fingerprints: list[dict[str, Any]]
+
+
+class ModelVersion(BaseModel):
+    model: str
+    version: int
+    aliases: list[str]
+    artifact: str
+    artifact_size: int
+    flavor: str
+    library_versions: dict[str, str]
+    signature: dict[str, Any] | None
+    metrics: dict[str, float]
+    params: dict[str, Any]
+    tags: dict[str, str]
+    description: str | None
+    created_by: str | None
+    created_at: datetime
+    lineage: Lineage
+
+
+class Model(BaseModel):
+    name: str
+    description: str | None
+    latest_version: int
+    aliases: dict[str, int]
+    created_at: datetime
+    updated_at: datetime

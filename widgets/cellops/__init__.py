@@ -1,7 +1,54 @@
 """cellops: the notebook-side library (``import cellops``).
 
-It stays light: the standard library only, so importing it never slows a kernel down.
-The public API for logging and the model registry arrives with the registry work.
+Log values against the running cell and register or load scikit-learn models::
+
+    import cellops
+    cellops.log_metrics({"accuracy": 0.93})
+    version = cellops.register(model, "churn", alias="candidate")
+    model = cellops.load("churn", alias="candidate")
+
+In a kernel started by a Jupyter server with cellops nothing needs configuring;
+elsewhere set CELLOPS_URL and CELLOPS_TOKEN. Importing stays light (the standard
+library only): scikit-learn, numpy and skops are imported by register()/load().
 """
 
+from __future__ import annotations
+
+from . import context as _context
+from .client import (
+    CellopsConfigError,
+    CellopsError,
+    Client,
+    RegistryError,
+    ServerUnreachable,
+    client,
+    reset_client,
+)
+from .registry import ModelVersion, get_version, load, register, set_alias
+from .serialize import UnsafeModelError
+from .tracking import flush, log_metrics, log_params, set_tags
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "CellopsConfigError",
+    "CellopsError",
+    "Client",
+    "ModelVersion",
+    "RegistryError",
+    "ServerUnreachable",
+    "UnsafeModelError",
+    "__version__",
+    "client",
+    "flush",
+    "get_version",
+    "load",
+    "log_metrics",
+    "log_params",
+    "register",
+    "reset_client",
+    "set_alias",
+    "set_tags",
+]
+
+_context.install_hooks()  # learn cell ids from IPython's pre_run_cell when in a kernel

@@ -62,6 +62,7 @@ class Operation:
     status: int
     binary: bool
     notebook: bool
+    raw_body: bool
 
 
 def operation(
@@ -73,10 +74,11 @@ def operation(
     status: int = 200,
     binary: bool = False,
     notebook: bool = False,
+    raw_body: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def attach(method: Callable[..., Any]) -> Callable[..., Any]:
         method.__cellops_operation__ = Operation(  # type: ignore[attr-defined]
-            summary, response, params or [], body, status, binary, notebook
+            summary, response, params or [], body, status, binary, notebook, raw_body
         )
         return method
 
@@ -168,6 +170,13 @@ def _operation(
         spec["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": _ref(op.body, models)}},
+        }
+    elif op.raw_body:
+        spec["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
         }
     return spec
 

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from .artifacts import ArtifactHandler
 from .base import ApiHandler
 from .blobs import BlobHandler
 from .events import EventsHandler
 from .executions import ExecutionHandler, ExecutionsHandler
 from .ingest import IngestHandler
+from .logs import ExecutionLogsHandler, LogsHandler
+from .models import (
+    ModelAliasHandler,
+    ModelHandler,
+    ModelsHandler,
+    ModelVersionHandler,
+    ModelVersionsHandler,
+)
 from .notebooks import NotebooksHandler
 from .openapi import OpenApiHandler, build_document
 from .runs import RunExecutionsHandler, RunHandler, RunsHandler
@@ -42,6 +51,15 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/versions/(\d+)/restore", VersionRestoreHandler),
     (r"/blobs/([0-9a-f]{64})", BlobHandler),
     (r"/ingest", IngestHandler),
+    (r"/logs", LogsHandler),
+    (r"/executions/(\d+)/logs", ExecutionLogsHandler),
+    (r"/artifacts/([0-9a-f]{64})", ArtifactHandler),
+    (r"/models", ModelsHandler),
+    # Names are matched loosely so that a bad one gets a 400 saying what is allowed, not a 404.
+    (r"/models/([^/]+)", ModelHandler),
+    (r"/models/([^/]+)/versions", ModelVersionsHandler),
+    (r"/models/([^/]+)/versions/(\d{1,9})", ModelVersionHandler),
+    (r"/models/([^/]+)/aliases/([^/]+)", ModelAliasHandler),
 ]
 
 LOCAL_ONLY: set[type[ApiHandler]] = {VersionRestoreHandler, SettingsHandler}

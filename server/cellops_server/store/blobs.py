@@ -37,7 +37,8 @@ class FileBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._seen: set[str] = set()
 
-    def _path(self, sha: str) -> Path:
+    def path_for(self, sha: str) -> Path:
+        """Where the blob named ``sha`` lives (or would); BlobNotFound for a non-digest."""
         if not is_sha256(sha):
             raise BlobNotFound(sha)
         return self.root / sha[:2] / sha[2:4] / sha
@@ -46,7 +47,7 @@ class FileBlobStore:
         sha = sha256_hex(data)
         if sha in self._seen:
             return sha
-        path = self._path(sha)
+        path = self.path_for(sha)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -63,9 +64,9 @@ class FileBlobStore:
 
     def get(self, sha: str) -> bytes:
         try:
-            return self._path(sha).read_bytes()
+            return self.path_for(sha).read_bytes()
         except FileNotFoundError:
             raise BlobNotFound(sha) from None
 
     def exists(self, sha: str) -> bool:
-        return is_sha256(sha) and self._path(sha).exists()
+        return is_sha256(sha) and self.path_for(sha).exists()

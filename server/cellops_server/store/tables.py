@@ -118,3 +118,62 @@ users = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+# What cells logged (params, metrics, tags), keyed by the execute_request msg_id: the kernel
+# logs before the writer has stored the execution row, so rows are joined at read time.
+execution_logs = sa.Table(
+    "execution_logs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("msg_id", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # param | metric | tag
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", JSON),
+    sa.Column("step", sa.BigInteger),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_execution_logs_msg", "msg_id", "id"),
+)
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("description", sa.Text),
+    # Bumped under a row lock on this row: the next version number.
+    sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_models_updated", "updated_at", "id"),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("artifact", sa.String(64), nullable=False),
+    sa.Column("artifact_size", sa.BigInteger, nullable=False),
+    sa.Column("flavor", sa.String(64), nullable=False),
+    sa.Column("library_versions", JSON, nullable=False),
+    sa.Column("signature", JSON),
+    sa.Column("metrics", JSON, nullable=False),
+    sa.Column("params", JSON, nullable=False),
+    sa.Column("tags", JSON, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("created_by", sa.String(256)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("lineage_msg_id", sa.String(128)),
+    sa.Column("data_fingerprints", JSON, nullable=False),
+    sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+    sa.Index("ix_model_versions_msg", "lineage_msg_id"),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), primary_key=True),
+    sa.Column("alias", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)

@@ -1,21 +1,34 @@
 """A Jupyter server in team mode: its /cellops/api/v1 forwards to the team backend.
 
 The browser talks to its own Jupyter server (same origin, Jupyter's auth); that
-server calls the backend with the user's personal token.
+server calls the backend with the user's personal token. Request bodies are
+streamed in (spooled to disk past a few MiB) and artifact downloads are streamed
+out, so a model artifact never has to fit in this server's memory.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import tempfile
+from collections.abc import Awaitable, Callable
+from typing import IO, Any
 
 from jupyter_server.auth.decorator import authorized
+from tornado import httputil, web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from ..api.artifacts import DEFAULT_MAX_ARTIFACT_SIZE, SLACK
 from ..api.base import ApiError
 from ..api.jupyter import JupyterApiHandler
 
 HOP_HEADERS = {"content-type", "cache-control"}
+DOWNLOAD_HEADERS = HOP_HEADERS | {"content-disposition", "content-length", "x-content-type-options"}
+JSON_BODY_LIMIT = 64 * 1024 * 1024
+IN_MEMORY = 4 * 1024 * 1024
+CHUNK = 1024 * 1024
+TRANSFER_TIMEOUT = 3600.0  # artifact uploads and downloads may take a while
+
+BodyProducer = Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]]
 
 
 class BackendClient:
@@ -24,17 +37,42 @@ class BackendClient:
         self.token = token
         self.timeout = timeout
         # Our own client: every open sidebar holds one long poll (GET /events) here, and the
-        # shared default client would queue other requests behind ten of them.
-        self._http = AsyncHTTPClient(force_instance=True, max_clients=100)
+        # shared default client would queue other requests behind ten of them. Artifact
+        # downloads are streamed, so the response size limit is only the backend's.
+        self._http = AsyncHTTPClient(force_instance=True, max_clients=100, max_body_size=2**40)
 
-    async def fetch(self, path: str, method: str = "GET", body: bytes | None = None) -> Any:
+    async def fetch(
+        self,
+        path: str,
+        method: str = "GET",
+        body: bytes | None = None,
+        *,
+        content_type: str = "application/json",
+        body_producer: BodyProducer | None = None,
+        length: int | None = None,
+        timeout: float | None = None,
+        **stream: Any,
+    ) -> Any:
+        headers = {"Authorization": f"token {self.token}", "Content-Type": content_type}
+        if body_producer is not None:
+            headers["Content-Length"] = str(length)
+            body = None
+            # Send the body only once the backend accepted the head: a refusal (401, 403,
+            # 413) then arrives as an answer instead of a connection reset mid-upload.
+            stream["expect_100_continue"] = True
+        elif method in ("POST", "PUT", "PATCH"):
+            body = body or b""
+        else:
+            body = None
         request = HTTPRequest(
             self.api + path,
             method=method,
-            body=body if method in ("POST", "PUT", "PATCH") else None,
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
-            request_timeout=self.timeout,
+            body=body,
+            body_producer=body_producer,
+            headers=headers,
+            request_timeout=timeout or self.timeout,
             allow_nonstandard_methods=True,
+            **stream,
         )
         try:
             return await self._http.fetch(request, raise_error=False)
@@ -52,16 +90,82 @@ class BackendClient:
         return json.loads(response.body)
 
 
+@web.stream_request_body
 class ForwardHandler(JupyterApiHandler):
+    _spool: IO[bytes] | None = None
+    _received = 0
+    _limit = JSON_BODY_LIMIT
+
     @property
     def backend(self) -> BackendClient:
         return self.settings["cellops_backend"]
 
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()  # Jupyter's authentication
+        if self._finished or self.request.method in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            return
+        # The body streams in after prepare: authorize before accepting it.
+        user = self.current_user
+        if not user or not self.authorizer.is_authorized(self, user, "write", self.auth_resource):
+            raise ApiError(403, f"you are not allowed to {self.request.method} here")
+        if self._is_artifact():
+            self._limit = int(
+                self.settings.get("cellops_max_artifact_size") or DEFAULT_MAX_ARTIFACT_SIZE
+            )
+        length = self.request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self._limit:
+            self.request.connection.set_max_body_size(int(length))  # drain, answer 413
+            raise ApiError(
+                413, f"request body of {length} bytes is too large", {"limit": self._limit}
+            )
+        self.request.connection.set_max_body_size(self._limit + SLACK)
+        self._spool = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY)  # noqa: SIM115
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._spool is None or self._finished:
+            return
+        self._received += len(chunk)
+        if self._received > self._limit:
+            self._close_spool()
+            error = ApiError(413, "request body too large", {"limit": self._limit})
+            self.send_error(413, exc_info=(ApiError, error, None))
+            return
+        self._spool.write(chunk)
+
+    def on_finish(self) -> None:
+        self._close_spool()
+
+    def on_connection_close(self) -> None:
+        self._close_spool()
+
+    def _close_spool(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def _is_artifact(self) -> bool:
+        return bool(self.path_args) and self.path_args[0].startswith("artifacts/")
+
     async def _forward(self, path: str) -> None:
+        if self._finished:  # answered 413 while the body streamed in
+            return
         query = ("?" + self.request.query) if self.request.query else ""
-        response = await self.backend.fetch(
-            path + query, self.request.method or "GET", self.request.body
-        )
+        method = self.request.method or "GET"
+        if method == "GET" and self._is_artifact():
+            await self._download(path + query)
+            return
+        kwargs: dict[str, Any] = {}
+        body = None
+        spool = self._spool
+        if spool is not None:
+            kwargs["content_type"] = self.request.headers.get("Content-Type", "application/json")
+            size = spool.tell()
+            spool.seek(0)
+            if size <= IN_MEMORY:
+                body = spool.read()
+            else:
+                kwargs.update(body_producer=_producer(spool), length=size, timeout=TRANSFER_TIMEOUT)
+        response = await self.backend.fetch(path + query, method, body, **kwargs)
         if response.code == 599:
             raise ApiError(502, f"team backend unreachable at {self.backend.api}: {response.error}")
         self.set_status(response.code)
@@ -69,6 +173,42 @@ class ForwardHandler(JupyterApiHandler):
             if name.lower() in HOP_HEADERS:
                 self.set_header(name, value)
         self.finish(response.body)
+
+    async def _download(self, path: str) -> None:
+        """Stream the backend's answer through as it arrives."""
+        status: list[int] = []
+        headers = httputil.HTTPHeaders()
+
+        def on_header(line: str) -> None:
+            if line.startswith("HTTP/"):
+                status.append(int(line.split(" ", 2)[1]))
+                headers.clear()  # a 100 Continue comes before the real answer
+            elif line.strip():
+                headers.parse_line(line)
+
+        def on_chunk(chunk: bytes) -> None:
+            if not self._headers_written:
+                self._start(status[-1], headers)
+            self.write(chunk)
+            self.flush()
+
+        response = await self.backend.fetch(
+            path,
+            header_callback=on_header,
+            streaming_callback=on_chunk,
+            timeout=TRANSFER_TIMEOUT,
+        )
+        if response.code == 599 and not self._headers_written:
+            raise ApiError(502, f"team backend unreachable at {self.backend.api}: {response.error}")
+        if not self._headers_written:
+            self._start(response.code, headers)
+        self.finish()
+
+    def _start(self, code: int, headers: httputil.HTTPHeaders) -> None:
+        self.set_status(code)
+        for name, value in headers.get_all():
+            if name.lower() in DOWNLOAD_HEADERS:
+                self.set_header(name, value)
 
     @authorized
     async def get(self, path: str) -> None:
@@ -89,3 +229,11 @@ class ForwardHandler(JupyterApiHandler):
     @authorized
     async def delete(self, path: str) -> None:
         await self._forward(path)
+
+
+def _producer(spool: IO[bytes]) -> BodyProducer:
+    async def produce(write: Callable[[bytes], Awaitable[None]]) -> None:
+        while chunk := spool.read(CHUNK):
+            await write(chunk)
+
+    return produce

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+
+from ..registry import ExecutionLogStore
+from ..schemas import ExecutionLogs, LogBatch, LogsAccepted
+from .base import ApiHandler
+from .openapi import operation
+
+
+class LogsHandler(ApiHandler):
+    """The kernel library posts what a cell logs; kept by the cell's execute_request msg_id."""
+
+    @operation(
+        "Log params, metrics and tags of the cell whose execute_request is msg_id",
+        LogsAccepted,
+        body=LogBatch,
+        status=201,
+    )
+    @authorized
+    async def post(self) -> None:
+        batch = self.body_as(LogBatch)
+        accepted = await self.call(ExecutionLogStore(self.store).add, batch)
+        self.write_json(LogsAccepted(accepted=accepted), status=201)
+
+
+class ExecutionLogsHandler(ApiHandler):
+    @operation("Params, metrics (every value) and tags logged by an execution", ExecutionLogs)
+    @authorized
+    async def get(self, execution_id: str) -> None:
+        logs = await self.call(ExecutionLogStore(self.store).for_execution, int(execution_id))
+        self.write_json(logs)

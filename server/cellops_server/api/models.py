@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+
+from ..registry import Registry
+from ..schemas import AliasSet, Model, ModelVersion, ModelVersionCreate, ModelVersionUpdate, Page
+from .base import ApiHandler
+from .openapi import operation, query
+
+
+class RegistryHandler(ApiHandler):
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.store)
+
+    def user_name(self) -> str | None:
+        user: Any = self.current_user
+        return getattr(user, "username", None) or (user if isinstance(user, str) else None)
+
+
+class ModelsHandler(RegistryHandler):
+    @operation(
+        "Registered models, most recently changed first",
+        Page[Model],
+        params=[query.cursor, query.limit],
+    )
+    @authorized
+    async def get(self) -> None:
+        page = await self.call(
+            self.registry.list_models, self.get_query_argument("cursor", None), self.query_limit()
+        )
+        self.write_json(page)
+
+
+class ModelHandler(RegistryHandler):
+    @operation("A model: latest version and aliases", Model)
+    @authorized
+    async def get(self, name: str) -> None:
+        self.write_json(await self.call(self.registry.get_model, name))
+
+
+class ModelVersionsHandler(RegistryHandler):
+    @operation(
+        "Versions of a model, newest first, with lineage resolved",
+        Page[ModelVersion],
+        params=[query.cursor, query.limit],
+    )
+    @authorized
+    async def get(self, name: str) -> None:
+        page = await self.call(
+            self.registry.list_versions,
+            name,
+            self.get_query_argument("cursor", None),
+            self.query_limit(),
+        )
+        self.write_json(page)
+
+    @operation(
+        "Register a new version (creates the model if new); the artifact must be uploaded",
+        ModelVersion,
+        body=ModelVersionCreate,
+        status=201,
+    )
+    @authorized
+    async def post(self, name: str) -> None:
+        body = self.body_as(ModelVersionCreate)
+        version = await self.call(self.registry.create_version, name, body, self.user_name())
+        self.write_json(version, status=201)
+
+
+class ModelVersionHandler(RegistryHandler):
+    @operation("One version of a model, with lineage resolved", ModelVersion)
+    @authorized
+    async def get(self, name: str, version: str) -> None:
+        self.write_json(await self.call(self.registry.get_version, name, int(version)))
+
+    @operation(
+        "Change a version's description or replace its tags", ModelVersion, body=ModelVersionUpdate
+    )
+    @authorized
+    async def patch(self, name: str, version: str) -> None:
+        body = self.body_as(ModelVersionUpdate)
+        self.write_json(await self.call(self.registry.update_version, name, int(version), body))
+
+
+class ModelAliasHandler(RegistryHandler):
+    @operation("Point an alias at a version (moves it if set)", Model, body=AliasSet)
+    @authorized
+    async def put(self, name: str, alias: str) -> None:
+        body = self.body_as(AliasSet)
+        self.write_json(await self.call(self.registry.set_alias, name, alias, body.version))
+
+    @operation("Remove an alias", None, status=204)
+    @authorized
+    async def delete(self, name: str, alias: str) -> None:
+        await self.call(self.registry.delete_alias, name, alias)
+        self.set_status(204)
+        self.finish()

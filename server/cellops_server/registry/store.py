@@ -1,0 +1,363 @@
+"""The model registry's queries and writes over the store's engine.
+
+Version numbers are assigned under a lock on the model's row (``SELECT … FOR UPDATE``
+on PostgreSQL, the write lock of ``BEGIN IMMEDIATE`` on SQLite), the same approach as
+notebook versions in store/ingest.py, so concurrent registrations never share a number.
+Lineage is stored as the registering cell's msg_id and resolved to the execution, run
+and notebook version when read, because the execution row may be written later.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..schemas import (
+    Lineage,
+    Model,
+    ModelVersion,
+    ModelVersionCreate,
+    ModelVersionUpdate,
+    Page,
+)
+from ..store import NotFound, Store
+from ..store.pagination import decode_cursor, encode_cursor
+from ..store.tables import (
+    executions,
+    model_aliases,
+    model_versions,
+    models,
+    notebooks,
+    versions,
+)
+from .artifacts import ArtifactStore
+from .names import check_alias, check_model_name
+
+MAX_LIMIT = 500
+
+
+class Registry:
+    def __init__(self, store: Store) -> None:
+        self.engine = store.engine
+        self.artifacts = ArtifactStore(store.blobs)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def create_version(
+        self, name: str, body: ModelVersionCreate, created_by: str | None = None
+    ) -> ModelVersion:
+        check_model_name(name)
+        if body.alias is not None:
+            check_alias(body.alias)
+        for what, value in (
+            ("params", body.params),
+            ("signature", body.signature),
+            ("lineage.data_fingerprints", body.lineage.data_fingerprints),
+        ):
+            _check_json(what, value)
+        # The artifact must be complete before the version exists: an interrupted upload
+        # leaves no version pointing at missing bytes.
+        size = self.artifacts.size(body.artifact)
+        if size is None:
+            raise ValueError(
+                f"upload the artifact first: PUT /artifacts/{body.artifact} with its bytes"
+            )
+        now = _now()
+        with self._write() as conn:
+            model = self._lock_model(conn, name, now)
+            number = model.latest_version + 1
+            conn.execute(
+                sa.insert(model_versions).values(
+                    model_id=model.id,
+                    version=number,
+                    artifact=body.artifact,
+                    artifact_size=size,
+                    flavor=body.flavor,
+                    library_versions=body.library_versions,
+                    signature=body.signature,
+                    metrics=body.metrics,
+                    params=body.params,
+                    tags=body.tags,
+                    description=body.description,
+                    created_by=created_by,
+                    created_at=now,
+                    lineage_msg_id=body.lineage.msg_id,
+                    data_fingerprints=body.lineage.data_fingerprints,
+                )
+            )
+            conn.execute(
+                sa.update(models)
+                .where(models.c.id == model.id)
+                .values(latest_version=number, updated_at=now)
+            )
+            if body.alias is not None:
+                self._point_alias(conn, model.id, body.alias, number)
+        return self.get_version(name, number)
+
+    def update_version(self, name: str, number: int, body: ModelVersionUpdate) -> ModelVersion:
+        changes: dict[str, Any] = {}
+        if "description" in body.model_fields_set:
+            changes["description"] = body.description
+        if body.tags is not None:
+            changes["tags"] = body.tags
+        with self._write() as conn:
+            model_id = self._version_id(conn, name, number)[0]
+            if changes:
+                conn.execute(
+                    sa.update(model_versions)
+                    .where(model_versions.c.model_id == model_id)
+                    .where(model_versions.c.version == number)
+                    .values(**changes)
+                )
+                self._touch(conn, model_id)
+        return self.get_version(name, number)
+
+    def set_alias(self, name: str, alias: str, number: int) -> Model:
+        check_alias(alias)
+        with self._write() as conn:
+            model_id = self._version_id(conn, name, number)[0]
+            self._point_alias(conn, model_id, alias, number)
+            self._touch(conn, model_id)
+        return self.get_model(name)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        check_alias(alias)
+        with self._write() as conn:
+            model_id = self._model_id(conn, name)
+            gone = conn.execute(
+                sa.delete(model_aliases).where(
+                    model_aliases.c.model_id == model_id, model_aliases.c.alias == alias
+                )
+            ).rowcount
+            if not gone:
+                raise NotFound(f"model {name!r} has no alias {alias!r}")
+            self._touch(conn, model_id)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def list_models(self, cursor: str | None = None, limit: int = 50) -> Page[Model]:
+        _check_limit(limit)
+        q = sa.select(models).order_by(models.c.updated_at.desc(), models.c.id.desc())
+        key = decode_cursor(cursor, 2)
+        if key:
+            at = sa.literal(datetime.fromisoformat(key[0]), models.c.updated_at.type)
+            q = q.where(
+                sa.or_(
+                    models.c.updated_at < at,
+                    sa.and_(models.c.updated_at == at, models.c.id < key[1]),
+                )
+            )
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(q.limit(limit + 1)))
+            page = rows[:limit]
+            aliases = self._aliases(conn, [r.id for r in page])
+        nxt = None
+        if len(rows) > limit:
+            nxt = encode_cursor([page[-1].updated_at.isoformat(), page[-1].id])
+        return Page[Model](items=[_model(r, aliases.get(r.id, {})) for r in page], next=nxt)
+
+    def get_model(self, name: str) -> Model:
+        check_model_name(name)
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(models).where(models.c.name == name)).first()
+            if row is None:
+                raise NotFound(f"no model named {name!r}")
+            return _model(row, self._aliases(conn, [row.id]).get(row.id, {}))
+
+    def list_versions(
+        self, name: str, cursor: str | None = None, limit: int = 50
+    ) -> Page[ModelVersion]:
+        check_model_name(name)
+        _check_limit(limit)
+        q = self._version_query().where(models.c.name == name)
+        q = q.order_by(model_versions.c.version.desc())
+        key = decode_cursor(cursor, 1)
+        if key:
+            q = q.where(model_versions.c.version < key[0])
+        with self.engine.connect() as conn:
+            model_id = self._model_id(conn, name)
+            rows = list(conn.execute(q.limit(limit + 1)))
+            page = rows[:limit]
+            aliases = self._aliases(conn, [model_id]).get(model_id, {})
+        nxt = encode_cursor([page[-1].version]) if len(rows) > limit else None
+        return Page[ModelVersion](items=[_version(r, aliases) for r in page], next=nxt)
+
+    def get_version(self, name: str, number: int) -> ModelVersion:
+        check_model_name(name)
+        with self.engine.connect() as conn:
+            model_id = self._model_id(conn, name)
+            row = conn.execute(
+                self._version_query().where(
+                    model_versions.c.model_id == model_id, model_versions.c.version == number
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"model {name!r} has no version {number}")
+            return _version(row, self._aliases(conn, [model_id]).get(model_id, {}))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE, so it waits for the lock up front)."""
+        with self.engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
+            yield conn
+
+    def _lock_model(self, conn: sa.Connection, name: str, now: datetime) -> Any:
+        """The model's row, created if new, locked until the transaction ends."""
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        conn.execute(
+            insert(models)
+            .values(name=name, latest_version=0, created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        return conn.execute(
+            sa.select(models.c.id, models.c.latest_version)
+            .where(models.c.name == name)
+            .with_for_update()
+        ).one()
+
+    def _point_alias(self, conn: sa.Connection, model_id: int, alias: str, number: int) -> None:
+        # Delete + insert under the transaction's lock: moves the alias if it existed.
+        conn.execute(
+            sa.delete(model_aliases).where(
+                model_aliases.c.model_id == model_id, model_aliases.c.alias == alias
+            )
+        )
+        conn.execute(
+            sa.insert(model_aliases).values(model_id=model_id, alias=alias, version=number)
+        )
+
+    def _touch(self, conn: sa.Connection, model_id: int) -> None:
+        conn.execute(sa.update(models).where(models.c.id == model_id).values(updated_at=_now()))
+
+    def _model_id(self, conn: sa.Connection, name: str) -> int:
+        check_model_name(name)
+        model_id = conn.scalar(sa.select(models.c.id).where(models.c.name == name))
+        if model_id is None:
+            raise NotFound(f"no model named {name!r}")
+        return model_id
+
+    def _version_id(self, conn: sa.Connection, name: str, number: int) -> tuple[int, int]:
+        model_id = self._model_id(conn, name)
+        version_id = conn.scalar(
+            sa.select(model_versions.c.id).where(
+                model_versions.c.model_id == model_id, model_versions.c.version == number
+            )
+        )
+        if version_id is None:
+            raise NotFound(f"model {name!r} has no version {number}")
+        return model_id, version_id
+
+    def _aliases(self, conn: sa.Connection, model_ids: list[int]) -> dict[int, dict[str, int]]:
+        out: dict[int, dict[str, int]] = {}
+        if not model_ids:
+            return out
+        rows = conn.execute(
+            sa.select(model_aliases)
+            .where(model_aliases.c.model_id.in_(model_ids))
+            .order_by(model_aliases.c.alias)
+        )
+        for r in rows:
+            out.setdefault(r.model_id, {})[r.alias] = r.version
+        return out
+
+    def _version_query(self) -> sa.Select[Any]:
+        mv = model_versions
+        return sa.select(
+            mv.c.model_id,
+            models.c.name.label("model_name"),
+            mv.c.version,
+            mv.c.artifact,
+            mv.c.artifact_size,
+            mv.c.flavor,
+            mv.c.library_versions,
+            mv.c.signature,
+            mv.c.metrics,
+            mv.c.params,
+            mv.c.tags,
+            mv.c.description,
+            mv.c.created_by,
+            mv.c.created_at,
+            mv.c.lineage_msg_id,
+            mv.c.data_fingerprints,
+            executions.c.id.label("execution_id"),
+            executions.c.run_id,
+            notebooks.c.path.label("notebook"),
+            versions.c.id.label("notebook_version_id"),
+        ).select_from(
+            mv.join(models, models.c.id == mv.c.model_id)
+            .outerjoin(executions, executions.c.msg_id == mv.c.lineage_msg_id)
+            .outerjoin(notebooks, notebooks.c.id == executions.c.notebook_id)
+            .outerjoin(
+                versions,
+                sa.and_(
+                    versions.c.notebook_id == executions.c.notebook_id,
+                    versions.c.number == executions.c.version_number,
+                ),
+            )
+        )
+
+
+def _model(r: Any, aliases: dict[str, int]) -> Model:
+    return Model(
+        name=r.name,
+        description=r.description,
+        latest_version=r.latest_version,
+        aliases=aliases,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def _version(r: Any, aliases: dict[str, int]) -> ModelVersion:
+    return ModelVersion(
+        model=r.model_name,
+        version=r.version,
+        aliases=sorted(a for a, v in aliases.items() if v == r.version),
+        artifact=r.artifact,
+        artifact_size=r.artifact_size,
+        flavor=r.flavor,
+        library_versions=r.library_versions,
+        signature=r.signature,
+        metrics=r.metrics,
+        params=r.params,
+        tags=r.tags,
+        description=r.description,
+        created_by=r.created_by,
+        created_at=r.created_at,
+        lineage=Lineage(
+            msg_id=r.lineage_msg_id,
+            execution_id=r.execution_id,
+            run_id=r.run_id,
+            version_id=r.notebook_version_id,
+            notebook=r.notebook,
+            data_fingerprints=r.data_fingerprints,
+        ),
+    )
+
+
+def _check_json(what: str, value: Any) -> None:
+    # PostgreSQL's JSON has no NaN or Infinity; refuse them here rather than fail in the store.
+    try:
+        json.dumps(value, allow_nan=False)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what} must be plain JSON without NaN or Infinity ({exc})") from None
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,168 @@
+"""The HTTP client of the cellops API and how a kernel finds its server.
+
+Standard library only; ``urllib.request`` is imported on first request so that
+``import cellops`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+API_PREFIX = "cellops/api/v1/"
+_CONFIG_HINT = (
+    "set CELLOPS_URL (e.g. http://localhost:8888/) and CELLOPS_TOKEN (your Jupyter or team token)"
+)
+
+
+class CellopsError(Exception):
+    """Base class of every error cellops raises on purpose."""
+
+
+class CellopsConfigError(CellopsError):
+    """No cellops server could be found from the environment."""
+
+
+class RegistryError(CellopsError):
+    """The server refused a request or could not be reached; ``str()`` is its explanation."""
+
+    def __init__(self, message: str, status: int | None = None, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+class ServerUnreachable(RegistryError):
+    """No HTTP answer at all (connection refused, timeout, DNS)."""
+
+
+def segment(value: str) -> str:
+    # Names are validated before they get here; quoting keeps a path segment a segment anyway.
+    return quote(str(value), safe="")
+
+
+class Client:
+    """A thin JSON-over-HTTP client of ``<url>/cellops/api/v1/``."""
+
+    def __init__(self, url: str, token: str | None, source: str) -> None:
+        if not url.endswith("/"):
+            url += "/"
+        self.url = url
+        self.token = token
+        self.source = source  # which environment variables it came from, for messages
+        self._opener: Any = None
+
+    def __repr__(self) -> str:
+        return f"<cellops.Client {self.url} (configured {self.source})>"
+
+    def _open(self, request: Any, timeout: float) -> Any:
+        if self._opener is None:
+            import urllib.request
+
+            host = urlsplit(self.url).hostname or ""
+            # A proxy configured for the internet must not capture the local Jupyter server.
+            local = host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+            handlers = [urllib.request.ProxyHandler({})] if local else []
+            self._opener = urllib.request.build_opener(*handlers)
+        return self._opener.open(request, timeout=timeout)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        data: bytes | None = None,
+        timeout: float = 30.0,
+    ) -> tuple[int, bytes]:
+        """Send one request; answers (status, body) for 2xx and raises RegistryError otherwise."""
+        import urllib.error
+        import urllib.request
+
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"token {self.token}"
+        if json_body is not None:
+            data = json.dumps(json_body, allow_nan=False).encode()
+            headers["Content-Type"] = "application/json"
+        elif data is not None:
+            headers["Content-Type"] = "application/octet-stream"
+        req = urllib.request.Request(
+            self.url + API_PREFIX + path.lstrip("/"), data=data, headers=headers, method=method
+        )
+        try:
+            with self._open(req, timeout) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            body = err.read()
+            message, detail = f"HTTP {err.code} {err.reason}", None
+            try:
+                parsed = json.loads(body)
+                message, detail = str(parsed.get("error") or message), parsed.get("detail")
+            except (ValueError, AttributeError):
+                pass
+            if err.code in (401, 403):
+                message += f" (check the token; the client was configured {self.source})"
+            raise RegistryError(message, err.code, detail) from None
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise ServerUnreachable(
+                f"cannot reach the cellops server at {self.url}: {reason}"
+            ) from None
+
+    def get_json(self, path: str) -> Any:
+        return json.loads(self.request("GET", path)[1])
+
+    def send_json(self, method: str, path: str, body: Any) -> Any:
+        _status, raw = self.request(method, path, json_body=body)
+        return json.loads(raw) if raw else None
+
+
+def discover(environ: Any = None) -> Client:
+    """Find the server: explicit CELLOPS_URL/TOKEN win, else what the Jupyter server set."""
+    env = os.environ if environ is None else environ
+    if env.get("CELLOPS_URL"):
+        return Client(env["CELLOPS_URL"], env.get("CELLOPS_TOKEN"), "by CELLOPS_URL/CELLOPS_TOKEN")
+    if env.get("CELLOPS_SERVER_URL"):
+        return Client(
+            env["CELLOPS_SERVER_URL"],
+            env.get("CELLOPS_SERVER_TOKEN"),
+            "by the Jupyter server that started this kernel",
+        )
+    raise CellopsConfigError(f"cellops does not know which server to talk to: {_CONFIG_HINT}.")
+
+
+_lock = threading.Lock()
+_client: Client | None = None
+
+
+def client() -> Client:
+    """The process-wide client (found from the environment on first use)."""
+    global _client
+    with _lock:
+        if _client is None:
+            _client = discover()
+        return _client
+
+
+def reset_client() -> None:
+    """Forget the cached client (after changing CELLOPS_URL in a running kernel)."""
+    global _client
+    with _lock:
+        _client = None
+
+
+__all__ = [
+    "CellopsConfigError",
+    "CellopsError",
+    "Client",
+    "RegistryError",
+    "ServerUnreachable",
+    "client",
+    "discover",
+    "reset_client",
+    "segment",
+]

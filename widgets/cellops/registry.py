@@ -1,0 +1,300 @@
+"""register() and load(): scikit-learn models in and out of the cellops model registry.
+
+register() uploads the artifact first and creates the version only after, so an
+interrupted upload never leaves a version pointing at nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from . import context, serialize, tracking
+from .client import RegistryError, client, segment
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_EXAMPLE_ROWS = 5
+
+
+@dataclass
+class ModelVersion:
+    """One registered version, as the server describes it (``GET /models/{name}/versions/{v}``)."""
+
+    model: str
+    version: int
+    aliases: list[str] = field(default_factory=list)
+    artifact: str = ""
+    artifact_size: int = 0
+    flavor: str = "sklearn"
+    library_versions: dict[str, str] = field(default_factory=dict)
+    signature: dict[str, Any] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+    created_by: str | None = None
+    created_at: str | None = None
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> ModelVersion:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in body.items() if k in known})
+
+    def load(self, trusted: Iterable[str] = ()) -> Any:
+        """The model of this version."""
+        return _load_artifact(self.artifact, trusted)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        e = html.escape
+        aliases = " ".join(f"<code>{e(a)}</code>" for a in self.aliases) or "—"
+        metrics = "".join(
+            f"<tr><td>{e(str(k))}</td><td>{e(_fmt(v))}</td></tr>" for k, v in self.metrics.items()
+        )
+        lineage = self.lineage or {}
+        where = [
+            f"{label} {e(str(lineage[key]))}"
+            for key, label in (
+                ("notebook", "notebook"),
+                ("run_id", "run"),
+                ("execution_id", "execution"),
+                ("version_id", "notebook version"),
+            )
+            if lineage.get(key) is not None
+        ]
+        if not where and lineage.get("msg_id"):
+            where = [f"request {e(str(lineage['msg_id']))} (not recorded yet)"]
+        rows = [
+            f"<b>{e(self.model)}</b> version <b>{self.version}</b>",
+            f"aliases: {aliases}",
+            f"flavor: {e(self.flavor)} · artifact <code>{e(self.artifact[:12])}</code> "
+            f"({self.artifact_size:,} bytes)",
+        ]
+        if self.description:
+            rows.append(e(self.description))
+        rows.append(f"lineage: {', '.join(where) or '—'}")
+        table = (
+            f"<table><thead><tr><th>metric</th><th>value</th></tr></thead><tbody>{metrics}</tbody></table>"
+            if metrics
+            else "<div>no metrics logged</div>"
+        )
+        body = "".join(f"<div>{r}</div>" for r in rows)
+        return f'<div class="cellops-model-version">{body}{table}</div>'
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def check_name(name: Any) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise ValueError(
+            f"model name {name!r} is not valid: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_alias(alias: Any) -> str:
+    if not isinstance(alias, str) or not ALIAS.match(alias):
+        raise ValueError(
+            f"alias {alias!r} is not valid: use 1-64 letters, digits, '_' or '-', starting with a letter"
+        )
+    return alias
+
+
+def _require_fitted_estimator(model: Any) -> None:
+    from sklearn.base import BaseEstimator
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    got = f"{type(model).__module__}.{type(model).__qualname__}"
+    if not isinstance(model, BaseEstimator):
+        raise TypeError(f"register() needs a fitted scikit-learn estimator or pipeline; got {got}")
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        raise TypeError(
+            f"register() needs a fitted scikit-learn estimator or pipeline; got an unfitted {got} "
+            "(call .fit() first)"
+        ) from None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` when JSON can hold it exactly; its repr otherwise (params are for reading)."""
+    if (
+        hasattr(value, "item")
+        and not isinstance(value, (str, bytes))
+        and getattr(value, "ndim", 0) == 0
+    ):
+        with contextlib.suppress(TypeError, ValueError):
+            value = value.item()
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        return {k: json_safe(v) for k, v in value.items()}
+    return repr(value)
+
+
+def library_versions() -> dict[str, str]:
+    import platform
+
+    import numpy
+    import sklearn
+    import skops
+
+    versions = {
+        "sklearn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "skops": skops.__version__,
+        "python": platform.python_version(),
+    }
+    if "scipy" in sys.modules:
+        versions["scipy"] = sys.modules["scipy"].__version__
+    return versions
+
+
+def signature(model: Any, example: Any) -> dict[str, Any] | None:
+    """The input the model expects: columns, dtypes and shape (``None`` for the row count)."""
+    if example is None:
+        n = getattr(model, "n_features_in_", None)
+        if n is None:
+            return None
+        sig: dict[str, Any] = {"type": "unknown", "shape": [None, int(n)]}
+        names = getattr(model, "feature_names_in_", None)
+        if names is not None:
+            sig["columns"] = [{"name": str(c), "dtype": None} for c in names]
+        return sig
+    pandas = sys.modules.get("pandas")  # a DataFrame can only exist if pandas is imported
+    if pandas is not None and isinstance(example, pandas.DataFrame):
+        head = example.head(_EXAMPLE_ROWS)
+        return {
+            "type": "dataframe",
+            "shape": [None, int(example.shape[1])],
+            "columns": [{"name": str(c), "dtype": str(t)} for c, t in example.dtypes.items()],
+            "example": json_safe(head.to_numpy().tolist()),
+        }
+    import numpy as np
+
+    array = np.asarray(example)
+    if array.ndim == 0:
+        raise ValueError("input_example must be a table of rows (a list, array or DataFrame)")
+    return {
+        "type": "ndarray",
+        "dtype": str(array.dtype),
+        "shape": [None, *(int(d) for d in array.shape[1:])],
+        "example": json_safe(array[:_EXAMPLE_ROWS].tolist()),
+    }
+
+
+# -- the public functions ---------------------------------------------------------------
+
+
+def register(
+    model: Any,
+    name: str,
+    alias: str | None = None,
+    description: str | None = None,
+    input_example: Any = None,
+    *,
+    tags: Mapping[str, str] | None = None,
+    trusted: Iterable[str] = (),
+) -> ModelVersion:
+    """Save ``model`` with skops, upload it and create the next version of ``name``.
+
+    Lineage ties the version to the cell running this call; the metrics, params and tags
+    logged in that cell so far are recorded with it. ``trusted`` names extra types (from
+    your own importable modules) that you accept in the saved model.
+    """
+    check_name(name)
+    if alias is not None:
+        check_alias(alias)
+    if description is not None and not isinstance(description, str):
+        raise ValueError(f"description must be a string; got {type(description).__name__}")
+    extra_tags = tracking.validate_tags(tags or {})
+    _require_fitted_estimator(model)
+    data = serialize.dumps(model, trusted)
+    sig = signature(model, input_example)
+    api = client()
+    execution = context.current()
+    logged = tracking.logged(execution.msg_id)
+
+    sha = hashlib.sha256(data).hexdigest()
+    api.request("PUT", f"artifacts/{sha}", data=data, timeout=300)
+    body = {
+        "artifact": sha,
+        "flavor": "sklearn",
+        "library_versions": library_versions(),
+        "signature": sig,
+        "metrics": logged["metrics"],
+        "params": {str(k): json_safe(v) for k, v in model.get_params(deep=False).items()},
+        "tags": {**logged["tags"], **extra_tags},
+        "description": description,
+        "alias": alias,
+        "lineage": {"msg_id": execution.msg_id, "data_fingerprints": []},
+    }
+    json.dumps(body, allow_nan=False)  # fail here, not half-way, if anything is not JSON
+    return ModelVersion.from_json(api.send_json("POST", f"models/{segment(name)}/versions", body))
+
+
+def get_version(name: str, version: int | None = None, alias: str | None = None) -> ModelVersion:
+    """A registered version: by number, by alias, or the latest."""
+    check_name(name)
+    if version is not None and alias is not None:
+        raise ValueError("pass version= or alias=, not both")
+    api = client()
+    if version is None:
+        model = api.get_json(f"models/{segment(name)}")
+        if alias is not None:
+            check_alias(alias)
+            if alias not in model.get("aliases", {}):
+                known = ", ".join(sorted(model.get("aliases", {}))) or "none"
+                raise RegistryError(
+                    f"model {name!r} has no alias {alias!r} (aliases: {known})", 404
+                )
+            version = int(model["aliases"][alias])
+        else:
+            version = int(model["latest_version"])
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"version must be an int; got {version!r}")
+    return ModelVersion.from_json(api.get_json(f"models/{segment(name)}/versions/{version}"))
+
+
+def _load_artifact(sha: str, trusted: Iterable[str]) -> Any:
+    if not re.fullmatch(r"[0-9a-f]{64}", sha or ""):
+        raise RegistryError(f"the server returned an invalid artifact id {sha!r}")
+    _, data = client().request("GET", f"artifacts/{sha}", timeout=300)
+    if hashlib.sha256(data).hexdigest() != sha:
+        raise RegistryError(f"artifact {sha[:12]} was corrupted in transit (sha256 mismatch)")
+    return serialize.loads(data, trusted)
+
+
+def load(
+    name: str, version: int | None = None, alias: str | None = None, *, trusted: Iterable[str] = ()
+) -> Any:
+    """The model of ``name`` (latest version, or the given version or alias), loaded safely."""
+    return get_version(name, version, alias).load(trusted)
+
+
+def set_alias(name: str, alias: str, version: int) -> None:
+    """Point ``alias`` of ``name`` at ``version`` (moving it if it pointed elsewhere)."""
+    check_name(name)
+    check_alias(alias)
+    client().send_json("PUT", f"models/{segment(name)}/aliases/{alias}", {"version": int(version)})
