@@ -229,6 +229,45 @@ export interface IEventsReply {
   last: number;
 }
 
+/** A registered model (`GET models`). */
+export interface IModel {
+  name: string;
+  description: string | null;
+  latest_version: number;
+  aliases: Record<string, number>;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Where a model version came from; ids are null until the writer stored them. */
+export interface ILineage {
+  msg_id: string | null;
+  execution_id: number | null;
+  run_id: number | null;
+  version_id: number | null;
+  notebook: string | null;
+  data_fingerprints: Record<string, unknown>[];
+}
+
+/** One version of a model (`GET models/{name}/versions`). */
+export interface IModelVersion {
+  model: string;
+  version: number;
+  aliases: string[];
+  artifact: string;
+  artifact_size: number;
+  flavor: string;
+  library_versions: Record<string, string>;
+  signature: Record<string, unknown> | null;
+  metrics: Record<string, number>;
+  params: Record<string, unknown>;
+  tags: Record<string, string>;
+  description: string | null;
+  created_by: string | null;
+  created_at: string;
+  lineage: ILineage;
+}
+
 // -- The typed client -----------------------------------------------------------------------
 
 function query(
@@ -334,6 +373,52 @@ export class CellopsClient {
       throw new CellopsAPIError(response, null);
     }
     return response.blob();
+  }
+
+  models(cursor?: string, limit = 100): Promise<IPage<IModel>> {
+    return requestAPI(`models${query({ cursor, limit })}`, {}, this.settings);
+  }
+
+  modelVersions(
+    name: string,
+    cursor?: string,
+    limit = 100
+  ): Promise<IPage<IModelVersion>> {
+    return requestAPI(
+      `models/${encodeURIComponent(name)}/versions${query({ cursor, limit })}`,
+      {},
+      this.settings
+    );
+  }
+
+  /** Point `alias` at `version` (moves it if it pointed elsewhere). */
+  setAlias(name: string, alias: string, version: number): Promise<IModel> {
+    return requestAPI(
+      `models/${encodeURIComponent(name)}/aliases/${encodeURIComponent(alias)}`,
+      { method: 'PUT', body: JSON.stringify({ version }) },
+      this.settings
+    );
+  }
+
+  deleteAlias(name: string, alias: string): Promise<void> {
+    return requestAPI(
+      `models/${encodeURIComponent(name)}/aliases/${encodeURIComponent(alias)}`,
+      { method: 'DELETE' },
+      this.settings
+    );
+  }
+
+  /** The notebook that produced a version (`minimal`: only the cells it needs). */
+  lineageNotebook(
+    name: string,
+    version: number,
+    minimal: boolean
+  ): Promise<Record<string, unknown>> {
+    return requestAPI(
+      `models/${encodeURIComponent(name)}/versions/${String(version)}/notebook${query({ minimal: minimal ? 'true' : undefined })}`,
+      {},
+      this.settings
+    );
   }
 
   trackingSettings(): Promise<ITrackingSettings> {

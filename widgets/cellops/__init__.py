@@ -9,12 +9,16 @@ Log values against the running cell and register or load scikit-learn models::
 
 In a kernel started by a Jupyter server with cellops nothing needs configuring;
 elsewhere set CELLOPS_URL and CELLOPS_TOKEN. Importing stays light (the standard
-library only): scikit-learn, numpy and skops are imported by register()/load().
+library only): scikit-learn, numpy and skops are imported by register()/load()
+and autolog(). ``cellops.autolog()`` records every scikit-learn fit of the cell
+(``CELLOPS_AUTOLOG=1`` turns it on in every kernel; see ``cellops.autolog``).
 """
 
 from __future__ import annotations
 
+from . import autolog as _autolog
 from . import context as _context
+from .autolog import autolog
 from .client import (
     CellopsConfigError,
     CellopsError,
@@ -39,6 +43,7 @@ __all__ = [
     "ServerUnreachable",
     "UnsafeModelError",
     "__version__",
+    "autolog",
     "client",
     "flush",
     "get_version",
@@ -52,3 +57,4 @@ __all__ = [
 ]
 
 _context.install_hooks()  # learn cell ids from IPython's pre_run_cell when in a kernel
+_autolog.install_env_hook()  # CELLOPS_AUTOLOG=1: autolog once scikit-learn is in use

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import context, serialize, tracking
+from .autolog.data import fingerprints, input_signature
 from .client import RegistryError, client, segment
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -231,7 +232,10 @@ def register(
     extra_tags = tracking.validate_tags(tags or {})
     _require_fitted_estimator(model)
     data = serialize.dumps(model, trusted)
+    # Without an input_example, the training data autolog saw gives the signature.
     sig = signature(model, input_example)
+    if input_example is None:
+        sig = input_signature(model) or sig
     api = client()
     execution = context.current()
     logged = tracking.logged(execution.msg_id)
@@ -248,7 +252,7 @@ def register(
         "tags": {**logged["tags"], **extra_tags},
         "description": description,
         "alias": alias,
-        "lineage": {"msg_id": execution.msg_id, "data_fingerprints": []},
+        "lineage": {"msg_id": execution.msg_id, "data_fingerprints": fingerprints(model)},
     }
     json.dumps(body, allow_nan=False)  # fail here, not half-way, if anything is not JSON
     return ModelVersion.from_json(api.send_json("POST", f"models/{segment(name)}/versions", body))

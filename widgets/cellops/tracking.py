@@ -115,9 +115,14 @@ def _remember(msg_id: str, kind: str, values: Mapping[str, Any]) -> None:
 
 
 def logged(msg_id: str | None) -> dict[str, dict[str, Any]]:
-    """params/metrics/tags logged so far during one execution (latest value per key)."""
+    """What register() records with a model: the params/metrics/tags logged so far in
+    this execution, or, when it logged no metrics, those of the latest execution that
+    did (models are usually trained and scored in one cell and registered in the next)."""
+    empty: dict[str, dict[str, Any]] = {"params": {}, "metrics": {}, "tags": {}}
     with _logged_lock:
-        entry = _logged.get(msg_id or "", {"params": {}, "metrics": {}, "tags": {}})
+        entry = _logged.get(msg_id or "", empty)
+        if not entry["metrics"]:
+            entry = next((e for e in reversed(_logged.values()) if e["metrics"]), entry)
         return {kind: dict(values) for kind, values in entry.items()}
 
 

@@ -10,6 +10,7 @@ import { CellopsAPIError, CellopsClient, IActivityEvent } from '../api';
 import { cellopsIcon } from '../icons';
 import { emptyState } from './dom';
 import { isUnreachable } from './errors';
+import { ModelsView } from './models';
 import { Notice } from './notice';
 import { RunsTab } from './runsTab';
 import { ISidebarTab, TabBar } from './tabs';
@@ -81,6 +82,19 @@ export class CellopsSidebar extends Panel {
         client: options.client,
         trans: this._trans,
         docManager: options.docManager,
+        onError: report,
+        onOpenExecution: id => void this.showExecution(id)
+      })
+    });
+    this.addTab({
+      id: 'models',
+      label: this._trans.__('Models'),
+      caption: this._trans.__(
+        'Registered models: versions, metrics, lineage, aliases'
+      ),
+      view: new ModelsView({
+        client: options.client,
+        trans: this._trans,
         onError: report,
         onOpenExecution: id => void this.showExecution(id)
       })

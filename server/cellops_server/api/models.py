@@ -5,9 +5,10 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 
 from ..registry import Registry
+from ..registry.lineage import NotYetRecorded, lineage_notebook
 from ..schemas import AliasSet, Model, ModelVersion, ModelVersionCreate, ModelVersionUpdate, Page
-from .base import ApiHandler
-from .openapi import operation, query
+from .base import ApiError, ApiHandler
+from .openapi import Param, operation, query
 
 
 class RegistryHandler(ApiHandler):
@@ -98,3 +99,28 @@ class ModelAliasHandler(RegistryHandler):
         await self.call(self.registry.delete_alias, name, alias)
         self.set_status(204)
         self.finish()
+
+
+MINIMAL = Param(
+    "minimal",
+    "true: only the cells the model depends on (a backward slice of names defined and used).",
+    schema={"type": "boolean"},
+)
+
+
+class ModelVersionNotebookHandler(RegistryHandler):
+    @operation(
+        "The lineage notebook (nbformat 4): the cells that ran up to the registration, in "
+        "order; ?minimal=true keeps only those the model depends on",
+        None,
+        notebook=True,
+        params=[MINIMAL],
+    )
+    @authorized
+    async def get(self, name: str, version: str) -> None:
+        minimal = self.get_query_argument("minimal", "false").lower() in ("true", "1", "yes")
+        try:
+            notebook = await self.call(lineage_notebook, self.store, name, int(version), minimal)
+        except NotYetRecorded as exc:
+            raise ApiError(409, str(exc)) from None
+        self.write_json(notebook)

@@ -23,6 +23,7 @@ from .models import (
     ModelHandler,
     ModelsHandler,
     ModelVersionHandler,
+    ModelVersionNotebookHandler,
     ModelVersionsHandler,
 )
 from .notebooks import NotebooksHandler
@@ -59,6 +60,7 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/models/([^/]+)", ModelHandler),
     (r"/models/([^/]+)/versions", ModelVersionsHandler),
     (r"/models/([^/]+)/versions/(\d{1,9})", ModelVersionHandler),
+    (r"/models/([^/]+)/versions/(\d{1,9})/notebook", ModelVersionNotebookHandler),
     (r"/models/([^/]+)/aliases/([^/]+)", ModelAliasHandler),
 ]
 
