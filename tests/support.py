@@ -370,3 +370,21 @@ class TeamBackend:
 
     def api(self, token: str) -> Api:
         return Api(self.url, token)
+
+
+# What `import cellops` reads to find a server: a zero-configuration test drops them all, so
+# kernels see only what their Jupyter server tells them.
+CELLOPS_CLIENT_ENV = ("CELLOPS_URL", "CELLOPS_TOKEN", "CELLOPS_SERVER_URL", "CELLOPS_SERVER_TOKEN")
+
+
+@contextmanager
+def zero_config_server(
+    tmp: Path, db_url: str | None = None, drop: tuple[str, ...] = ()
+) -> Iterator[JupyterServer]:
+    """A Jupyter server with cellops (on ``db_url``, default its own SQLite) whose kernels
+    get no cellops settings but the ones the extension gives them."""
+    server = JupyterServer(tmp, env={"CELLOPS_DB_URL": db_url} if db_url else {})
+    for name in (*CELLOPS_CLIENT_ENV, *drop):
+        server.env.pop(name, None)
+    with running(server):
+        yield server

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from .support import JupyterServer, KernelClient
-from .test_kernel_library import CLEAN_ENV, last_json, run
+from .support import JupyterServer, KernelClient, zero_config_server
+from .test_kernel_library import last_json, run
 
 SETUP = """
 import json
@@ -33,15 +33,10 @@ X, y = load_iris(return_X_y=True)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[JupyterServer]:
-    env = {}
-    if request.param == "postgresql":
-        env["CELLOPS_DB_URL"] = request.getfixturevalue("module_pg_url")
-    srv = JupyterServer(tmp_path_factory.mktemp(f"autolog-{request.param}"), env=env)
-    for name in (*CLEAN_ENV, "CELLOPS_AUTOLOG"):
-        srv.env.pop(name, None)
-    srv.start()
-    yield srv
-    srv.stop()
+    db_url = request.getfixturevalue("module_pg_url") if request.param == "postgresql" else None
+    tmp = tmp_path_factory.mktemp(f"autolog-{request.param}")
+    with zero_config_server(tmp, db_url, drop=("CELLOPS_AUTOLOG",)) as srv:
+        yield srv
 
 
 def logs_by_msg_id(server: JupyterServer, notebook: str, msg_ids: list[str]) -> list[dict]:

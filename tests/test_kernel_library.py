@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 
-from .support import JupyterServer, KernelClient, free_port
-
-CLEAN_ENV = ("CELLOPS_URL", "CELLOPS_TOKEN", "CELLOPS_SERVER_URL", "CELLOPS_SERVER_TOKEN")
+from .support import CELLOPS_CLIENT_ENV as CLEAN_ENV
+from .support import JupyterServer, KernelClient, free_port, zero_config_server
 
 TRAIN = """
 import json, warnings
@@ -35,15 +34,10 @@ model = LogisticRegression(max_iter=1000).fit(X, y)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[JupyterServer]:
-    env = {}
-    if request.param == "postgresql":
-        env["CELLOPS_DB_URL"] = request.getfixturevalue("module_pg_url")
-    srv = JupyterServer(tmp_path_factory.mktemp(f"kernel-{request.param}"), env=env)
-    for name in CLEAN_ENV:  # zero configuration: only what the Jupyter server tells its kernels
-        srv.env.pop(name, None)
-    srv.start()
-    yield srv
-    srv.stop()
+    db_url = request.getfixturevalue("module_pg_url") if request.param == "postgresql" else None
+    tmp = tmp_path_factory.mktemp(f"kernel-{request.param}")
+    with zero_config_server(tmp, db_url) as srv:
+        yield srv
 
 
 def run(client: KernelClient, code: str, ok: bool = True) -> dict[str, Any]:

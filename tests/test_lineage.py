@@ -24,8 +24,9 @@ from cellops_server.schemas import LineageIn, ModelVersionCreate
 from cellops_server.store import NotFound, Store
 
 from .records import execution, run
-from .support import JupyterServer
-from .test_kernel_library import CLEAN_ENV, last_json
+from .support import CELLOPS_CLIENT_ENV as CLEAN_ENV
+from .support import JupyterServer, zero_config_server
+from .test_kernel_library import last_json
 from .test_kernel_library import run as run_cell
 
 # -- the slice -------------------------------------------------------------------------
@@ -228,15 +229,10 @@ CELLS = [
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[JupyterServer]:
-    env = {}
-    if request.param == "postgresql":
-        env["CELLOPS_DB_URL"] = request.getfixturevalue("module_pg_url")
-    srv = JupyterServer(tmp_path_factory.mktemp(f"lineage-{request.param}"), env=env)
-    for name in CLEAN_ENV:
-        srv.env.pop(name, None)
-    srv.start()
-    yield srv
-    srv.stop()
+    db_url = request.getfixturevalue("module_pg_url") if request.param == "postgresql" else None
+    tmp = tmp_path_factory.mktemp(f"lineage-{request.param}")
+    with zero_config_server(tmp, db_url) as srv:
+        yield srv
 
 
 def test_minimal_notebook_reproduces_the_predictions(server: JupyterServer) -> None:
