@@ -8,6 +8,7 @@ legacy JSON one — exactly as a browser would.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -74,6 +75,16 @@ class Api:
         r = self.request("GET", path, params=params)
         assert r.status_code == 200, f"GET {path}: {r.status_code} {r.text}"
         return r.json()
+
+    def put_artifact(self, data: bytes, sha: str | None = None) -> requests.Response:
+        """Upload a registry artifact (as the kernel library does: raw bytes, by sha256)."""
+        sha = sha or hashlib.sha256(data).hexdigest()
+        return requests.put(
+            f"{self.base}/cellops/api/v1/artifacts/{sha}",
+            data=data,
+            headers={**self.headers, "Content-Type": "application/octet-stream"},
+            timeout=30,
+        )
 
     def cellops(self, path: str, **params: Any) -> Any:
         return self.get(f"cellops/api/v1/{path.lstrip('/')}", **params)
@@ -388,3 +399,18 @@ def zero_config_server(
         server.env.pop(name, None)
     with running(server):
         yield server
+
+
+def execute_headless(notebook: Any, **env: str) -> None:
+    """Run ``notebook`` with nbclient in place; its kernel sees none of the cellops client
+    variables of this process, only ``env`` (a script or CI run, not a Jupyter kernel)."""
+    from nbclient import NotebookClient
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update({k: v for k, v in saved.items() if k not in CELLOPS_CLIENT_ENV}, **env)
+    try:
+        NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

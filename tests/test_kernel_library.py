@@ -239,7 +239,7 @@ def test_import_is_light() -> None:
         "import cellops\n"
         "print(time.perf_counter() - t)\n"
         "heavy = {'sklearn', 'numpy', 'skops', 'IPython', 'tornado', 'sqlalchemy', 'requests',"
-        " 'cellops_server', 'urllib.request'}\n"
+        " 'cellops_server', 'urllib.request', 'ipywidgets'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     seconds, loaded = proc.stdout.splitlines()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,8 +23,7 @@ from cellops_server.schemas import LineageIn, ModelVersionCreate
 from cellops_server.store import NotFound, Store
 
 from .records import execution, run
-from .support import CELLOPS_CLIENT_ENV as CLEAN_ENV
-from .support import JupyterServer, zero_config_server
+from .support import JupyterServer, execute_headless, zero_config_server
 from .test_kernel_library import last_json
 from .test_kernel_library import run as run_cell
 
@@ -236,7 +234,6 @@ def server(
 
 
 def test_minimal_notebook_reproduces_the_predictions(server: JupyterServer) -> None:
-    from nbclient import NotebookClient
 
     client = server.connect(server.new_session("train.ipynb"))
     results = [run_cell(client, code) for code in CELLS[:-1]]
@@ -270,14 +267,6 @@ def test_minimal_notebook_reproduces_the_predictions(server: JupyterServer) -> N
     nb.cells.append(
         nbformat.v4.new_code_cell(f"print(json.dumps({variable}.predict(X_test).tolist()))")
     )
-    clean = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(clean)
-    try:
-        NotebookClient(nb, timeout=120, kernel_name="python3").execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    execute_headless(nb)
     printed = nb.cells[-1].outputs[0]["text"]
     assert json.loads(printed) == out["pred"]

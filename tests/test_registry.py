@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from cellops_server.registry import ChecksumMismatch, ExecutionLogStore, Registry
 from cellops_server.schemas import LogBatch, ModelVersionCreate, ModelVersionUpdate
 from cellops_server.store import NotFound, Store
 
 from .records import execution, run
-from .support import Api, JupyterServer, TeamBackend, wait_http
+from .support import JupyterServer, TeamBackend, wait_http
 
 API = "cellops/api/v1"
 MODEL = b"pretend this is a skops file"
@@ -180,16 +179,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
     srv.stop()
 
 
-def put_artifact(api: Api, data: bytes, sha: str | None = None) -> requests.Response:
-    sha = sha or hashlib.sha256(data).hexdigest()
-    return requests.put(
-        f"{api.base}/{API}/artifacts/{sha}",
-        data=data,
-        headers={**api.headers, "Content-Type": "application/octet-stream"},
-        timeout=30,
-    )
-
-
 def raw_request(url: str, head: str) -> tuple[int, dict[str, Any]]:
     """Send only a request head (e.g. a huge Content-Length); answer the status and JSON body."""
     host, port = url.removeprefix("http://").split(":")
@@ -207,14 +196,14 @@ def raw_request(url: str, head: str) -> tuple[int, dict[str, Any]]:
 def test_artifact_upload_is_verified_idempotent_and_downloadable(server: JupyterServer) -> None:
     api = server.api
     artifacts = server.home / "artifacts"
-    bad = put_artifact(api, MODEL + b"tampered", MODEL_SHA)
+    bad = api.put_artifact(MODEL + b"tampered", MODEL_SHA)
     assert bad.status_code == 400 and bad.json()["error"].startswith("checksum mismatch")
     assert api.request("GET", f"{API}/artifacts/{MODEL_SHA}").status_code == 404
     assert MODEL_SHA not in {p.name for p in stored_files(artifacts)}
 
-    first = put_artifact(api, MODEL)
+    first = api.put_artifact(MODEL)
     assert first.status_code == 201 and first.json() == {"sha256": MODEL_SHA, "size": len(MODEL)}
-    assert put_artifact(api, MODEL).status_code == 200  # already stored
+    assert api.put_artifact(MODEL).status_code == 200  # already stored
     got = api.request("GET", f"{API}/artifacts/{MODEL_SHA}")
     assert got.status_code == 200 and got.content == MODEL
     assert got.headers["Content-Type"] == "application/octet-stream"
@@ -232,7 +221,7 @@ def test_artifact_upload_is_verified_idempotent_and_downloadable(server: Jupyter
 
 def test_register_and_read_models_over_http(server: JupyterServer) -> None:
     api = server.api
-    assert put_artifact(api, MODEL).status_code in (200, 201)
+    assert api.put_artifact(MODEL).status_code in (200, 201)
     kernel = server.new_session("train.ipynb")
     client = server.connect(kernel)
     fit = client.execute("score = 0.9", cell_id="fit")
@@ -380,7 +369,7 @@ def test_team_backend_limits_uploads_and_enforces_roles(team: SmallBackend) -> N
     vera = team.api(team.tokens["vera"])  # type: ignore[attr-defined]
     data = b"x" * (LIMIT + 1)
 
-    r = put_artifact(alice, data)  # Content-Length over the limit
+    r = alice.put_artifact(data)  # Content-Length over the limit
     assert r.status_code == 413 and r.json()["detail"] == {"limit": LIMIT}
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: caught while streaming
@@ -388,14 +377,14 @@ def test_team_backend_limits_uploads_and_enforces_roles(team: SmallBackend) -> N
             yield data[i : i + 65536]
 
     sha = hashlib.sha256(data).hexdigest()
-    r = put_artifact(alice, chunks(), sha)  # type: ignore[arg-type]
+    r = alice.put_artifact(chunks(), sha)  # type: ignore[arg-type]
     assert r.status_code == 413 and r.json()["detail"] == {"limit": LIMIT}, r.text
     assert not [p for p in stored_files(team.artifacts) if p.name in (sha, MODEL_SHA)]
     assert not [p for p in stored_files(team.artifacts) if p.name.startswith("upload-")]
 
-    assert put_artifact(vera, MODEL).status_code == 403
+    assert vera.put_artifact(MODEL).status_code == 403
     assert alice.request("GET", f"{API}/artifacts/{MODEL_SHA}").status_code == 404
-    assert put_artifact(alice, MODEL).status_code == 201
+    assert alice.put_artifact(MODEL).status_code == 201
     body = {"artifact": MODEL_SHA, "flavor": "sklearn"}
     r = vera.request("POST", f"{API}/models/team-model/versions", json=body)
     assert r.status_code == 403
@@ -417,10 +406,10 @@ def test_a_team_member_uploads_and_registers_through_its_jupyter_server(
     try:
         data = bytes(range(256)) * (5 * 4096)  # 5 MiB: streamed through, not held in memory
         sha = hashlib.sha256(data).hexdigest()
-        r = put_artifact(member.api, data)  # forwarded, raw body and all
+        r = member.api.put_artifact(data)  # forwarded, raw body and all
         assert r.status_code == 201, r.text
         assert r.json() == {"sha256": sha, "size": len(data)}
-        assert put_artifact(member.api, b"x" * (LIMIT + 1)).status_code == 413
+        assert member.api.put_artifact(b"x" * (LIMIT + 1)).status_code == 413
         r = member.api.request(
             "POST",
             f"{API}/models/member-model/versions",

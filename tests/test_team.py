@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,6 +103,40 @@ def test_two_users_on_one_backend_see_each_others_runs(
         assert not (alice.root / r.json()["path"]).exists()
     finally:
         alice.stop()
+        bob.stop()
+
+
+def test_a_members_models_tab_hears_a_version_registered_by_another(
+    backend: TeamBackend, tmp_path: Path
+) -> None:
+    bob = member(backend, tmp_path, "bob")
+    # Alice registers from her own machine (her kernel's forwarding is tested with the registry).
+    alice = backend.api(backend.tokens["alice"])  # type: ignore[attr-defined]
+    try:
+        # Bob's sidebar long-polls through his own server (forwarded to the backend).
+        last = bob.api.cellops("events")["last"]
+        bob_hears: list[dict] = []
+        poll = threading.Thread(
+            target=lambda: bob_hears.append(bob.api.cellops("events", after=last, timeout=20))
+        )
+        poll.start()
+        data = b"alice's model"
+        sha = hashlib.sha256(data).hexdigest()
+        up = alice.put_artifact(data)
+        assert up.status_code == 201, up.text
+        r = alice.request(
+            "POST",
+            f"{API}/models/shared-iris/versions",
+            json={"artifact": sha, "flavor": "sklearn"},
+        )
+        assert r.status_code == 201, r.text
+        poll.join(20)
+        assert [(e["type"], e["models"]) for e in bob_hears[0]["events"]] == [
+            ("models", ["shared-iris"])
+        ]
+        versions = bob.api.cellops("models/shared-iris/versions")["items"]
+        assert [(v["version"], v["created_by"]) for v in versions] == [(1, "alice")]
+    finally:
         bob.stop()
 
 

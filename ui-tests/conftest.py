@@ -385,6 +385,8 @@ class Lab:
             "t => window.jupyterapp.commands.execute('apputils:change-theme', {theme: t})", theme
         )
         self.page.wait_for_function("t => document.body.dataset.jpThemeName === t", arg=theme)
+        # JupyterLab shows its splash screen while the theme's CSS loads.
+        expect(self.page.locator("#jupyterlab-splash")).to_have_count(0)
 
     def screenshot(self, step: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import uuid
 from pathlib import Path
 
 import nbformat
-from conftest import Lab
+from conftest import KERNEL, Lab
 from playwright.sync_api import expect
+
+from tests.support import Api
+
+API = "cellops/api/v1"
 
 TRAIN = (
     "import cellops\n"
@@ -70,3 +77,82 @@ def test_models_tab_shows_versions_metrics_lineage_and_moves_aliases(lab: Lab) -
     model = lab.server.api.cellops("models/ui-iris")
     assert model["aliases"] == {"champion": 1}
     lab.screenshot("alias-moved")
+
+
+# -- live updates and the cellops:open-model command ------------------------------------------
+
+
+def register_versions(api: Api, model: str, count: int) -> None:
+    """Register ``count`` versions through the HTTP API, as another member's kernel would."""
+    data = f"an artifact of {model}".encode()
+    sha = hashlib.sha256(data).hexdigest()
+    up = api.put_artifact(data)
+    assert up.status_code in (200, 201), up.text
+    for _ in range(count):
+        body = {"artifact": sha, "flavor": "sklearn", "metrics": {"accuracy": 0.9}}
+        r = api.request("POST", f"{API}/models/{model}/versions", json=body)
+        assert r.status_code == 201, r.text
+
+
+def open_a_notebook(lab: Lab) -> None:
+    """The sidebar follows the current notebook: open one (from disk, no clicking)."""
+    path = f"models-{uuid.uuid4().hex[:8]}.ipynb"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": KERNEL,
+        "language": "python",
+    }
+    nbformat.write(notebook, lab.server.root / path)
+    lab.page.evaluate("p => window.jupyterapp.commands.execute('docmanager:open', {path: p})", path)
+    lab.page.wait_for_function(
+        "p => window.jupyterapp.shell.currentWidget?.context?.path === p", arg=path
+    )
+
+
+def test_models_tab_follows_registrations_without_a_click(lab: Lab) -> None:
+    model = f"live-{uuid.uuid4().hex[:6]}"
+    register_versions(lab.server.api, model, 1)
+    open_a_notebook(lab)
+    sidebar = lab.open_sidebar()
+    lab.sidebar_tab("models")
+    sidebar.locator(f".cellops-model[data-model='{model}']").click()
+    versions = sidebar.locator(".cellops-model-version")
+    expect(versions).to_have_count(1)
+
+    # Someone registers a version: the open list shows it within seconds, no click, no reload.
+    register_versions(lab.server.api, model, 1)
+    expect(sidebar.locator(".cellops-model-version[data-version='2']")).to_be_visible(timeout=5_000)
+    expect(versions).to_have_count(2)
+    # Aliases moved elsewhere show up too.
+    r = lab.server.api.request("PUT", f"{API}/models/{model}/aliases/champion", json={"version": 2})
+    assert r.status_code == 200, r.text
+    expect(
+        sidebar.locator(".cellops-model-version[data-version='2'] .cellops-alias")
+    ).to_contain_text("champion", timeout=5_000)
+    lab.screenshot("live-version")
+
+
+def test_open_model_command_shows_the_version_marked(lab: Lab) -> None:
+    model = f"card-{uuid.uuid4().hex[:6]}"
+    register_versions(lab.server.api, model, 12)  # more than fit: the oldest is below the fold
+    open_a_notebook(lab)
+    execute = "args => window.jupyterapp.commands.execute('cellops:open-model', args)"
+
+    # Bad arguments (a hand-edited link) do nothing, quietly.
+    lab.page.evaluate(execute, {"name": 42})
+    expect(lab.sidebar).to_be_hidden()
+
+    lab.page.evaluate(execute, {"name": model, "version": 1})
+    sidebar = lab.sidebar
+    expect(sidebar).to_be_visible()
+    expect(sidebar.locator("button.cellops-tab[data-tab='models']")).to_have_attribute(
+        "aria-selected", "true"
+    )
+    expect(sidebar.locator(".cellops-model-title")).to_have_text(model)
+    expect(sidebar.locator(".cellops-model-version")).to_have_count(12)
+    row = sidebar.locator(".cellops-model-version[data-version='1']")
+    expect(row).to_have_class(re.compile(r"\bcellops-model-version-focused\b"))
+    expect(row).to_be_in_viewport()
+    expect(sidebar.locator(".cellops-model-version-focused")).to_have_count(1)
+    lab.screenshot("open-model")

@@ -114,7 +114,13 @@ export class ActivityStream {
 
   private _emitReset(): void {
     this._changed.emit([
-      { seq: -1, type: 'reset', notebooks: [], at: new Date().toISOString() }
+      {
+        seq: -1,
+        type: 'reset',
+        notebooks: [],
+        models: [],
+        at: new Date().toISOString()
+      }
     ]);
   }
 

@@ -215,11 +215,16 @@ export interface ITrackingSettings {
   max_output_size: number;
 }
 
-/** Something changed on the server; `notebooks` are the paths it concerns. */
+/**
+ * Something changed on the server: records of `notebooks` were stored (`executions`),
+ * `models` got versions or their versions or aliases changed (`models`), or anything
+ * may have changed (`reset`).
+ */
 export interface IActivityEvent {
   seq: number;
-  type: 'executions' | 'versions' | 'reset';
+  type: 'executions' | 'models' | 'reset';
   notebooks: string[];
+  models: string[];
   at: string;
 }
 

@@ -12,6 +12,7 @@ import type { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import type { Widget } from '@lumino/widgets';
 
 import { ActivityStream } from './activity';
@@ -30,6 +31,7 @@ export interface IStatusReply {
 }
 
 export const TOGGLE_SIDEBAR_COMMAND = 'cellops:toggle-sidebar';
+export const OPEN_MODEL_COMMAND = 'cellops:open-model';
 
 /**
  * Warn once in the console if the cellops server extension does not answer.
@@ -75,6 +77,93 @@ function addToggleCommand(
   palette?.addItem({
     command: TOGGLE_SIDEBAR_COMMAND,
     category: trans.__('cellops')
+  });
+}
+
+/** The arguments of `cellops:open-model`, or null when they are not usable. */
+function modelTarget(
+  args: ReadonlyPartialJSONObject
+): { name: string; version?: number } | null {
+  const { name, version } = args;
+  if (typeof name !== 'string' || name === '') {
+    return null;
+  }
+  // A bad version still shows the model, just without a marked row.
+  const valid = typeof version === 'number' && Number.isInteger(version);
+  return valid && version > 0 ? { name, version } : { name };
+}
+
+/**
+ * Clicks on a ModelCard's link (`<a data-cellops-model="name" data-cellops-version="3">`,
+ * HTML made in the kernel) open that version. Not JupyterLab's command linker: it asks
+ * for confirmation in any notebook not fully trusted, and showing a read-only view of the
+ * registry needs none.
+ */
+function followModelLinks(app: JupyterFrontEnd): void {
+  document.body.addEventListener('click', event => {
+    const target = event.target;
+    const link =
+      target instanceof Element
+        ? target.closest<HTMLElement>('[data-cellops-model]')
+        : null;
+    if (!link) {
+      return;
+    }
+    event.preventDefault();
+    void app.commands.execute(OPEN_MODEL_COMMAND, {
+      name: link.dataset.cellopsModel ?? '',
+      version: Number(link.dataset.cellopsVersion)
+    });
+  });
+}
+
+/**
+ * `cellops:open-model {name, version?}`: the Models tab on that model's versions. Model
+ * cards in notebooks link to it (see `followModelLinks`), so it takes args and stays out
+ * of the palette.
+ */
+function addOpenModelCommand(
+  app: JupyterFrontEnd,
+  sidebar: CellopsSidebar,
+  translator: ITranslator
+): void {
+  const trans = translator.load('cellops');
+  app.commands.addCommand(OPEN_MODEL_COMMAND, {
+    label: args => {
+      const target = modelTarget(args);
+      if (target?.version !== undefined) {
+        return trans.__(
+          'Show version %1 of model %2 in cellops',
+          String(target.version),
+          target.name
+        );
+      }
+      return target
+        ? trans.__('Show model %1 in cellops', target.name)
+        : trans.__('Show a model in cellops');
+    },
+    describedBy: {
+      args: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', description: trans.__('The model') },
+          version: {
+            type: 'integer',
+            minimum: 1,
+            description: trans.__('The version to scroll to and mark')
+          }
+        },
+        required: ['name']
+      }
+    },
+    execute: async args => {
+      const target = modelTarget(args);
+      if (!target) {
+        return; // e.g. a hand-edited link: nothing to show
+      }
+      app.shell.activateById(SIDEBAR_ID);
+      await sidebar.showModel(target.name, target.version);
+    }
   });
 }
 
@@ -125,6 +214,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer?.add(sidebar, SIDEBAR_ID);
 
     addToggleCommand(app, sidebar, translator, labShell, palette);
+    addOpenModelCommand(app, sidebar, translator);
+    followModelLinks(app);
     addCellHistoryCommand(app, {
       client,
       notebooks,

@@ -1,3 +1,4 @@
 import './base.css';
 import './sidebar.css';
 import './cellops.css';
+import './widgets.css';

@@ -1,4 +1,5 @@
-"""Activity events: "records of these notebooks were stored", pushed to waiting clients.
+"""Activity events: "records of these notebooks were stored" or "these models changed",
+pushed to waiting clients.
 
 The sidebar long-polls ``GET /events?after=<seq>``: the request is answered as soon as
 an event newer than ``seq`` exists, or empty after a timeout. A long poll works the
@@ -17,6 +18,7 @@ import contextlib
 from collections import deque
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import Literal
 
 from .schemas import ActivityEvent, EventsReply
 
@@ -35,9 +37,28 @@ class ActivityHub:
         paths = sorted({p for p in notebooks if p})
         if not paths:
             return  # e.g. a server start's recovery: clients reload on their own then
+        self._emit("executions", notebooks=paths)
+
+    def publish_models(self, names: Iterable[str]) -> None:
+        """Models were registered or changed (versions, aliases): they are team-wide, so
+        the event names the models, not a notebook."""
+        models = sorted({n for n in names if n})
+        if models:
+            self._emit("models", models=models)
+
+    def _emit(
+        self,
+        event_type: Literal["executions", "models"],
+        notebooks: list[str] | None = None,
+        models: list[str] | None = None,
+    ) -> None:
         self.last += 1
         event = ActivityEvent(
-            seq=self.last, type="executions", notebooks=paths, at=datetime.now(timezone.utc)
+            seq=self.last,
+            type=event_type,
+            notebooks=notebooks or [],
+            models=models or [],
+            at=datetime.now(timezone.utc),
         )
         self._events.append(event)
         # Wake every waiter; each then looks for what is newer than its own cursor.

@@ -159,11 +159,16 @@ class TrackingSettings(BaseModel):
 
 class ActivityEvent(BaseModel):
     seq: int
-    type: Literal["executions", "reset"] = Field(
-        description="executions: records of these notebooks were stored; reset: the server "
+    type: Literal["executions", "models", "reset"] = Field(
+        description="executions: records of these notebooks were stored; models: these "
+        "models got a version or their versions or aliases changed; reset: the server "
         "restarted or the client fell behind, so reload everything."
     )
     notebooks: list[str]
+    models: list[str] = Field(
+        default_factory=list,
+        description="The models a models event concerns (empty for other types).",
+    )
     at: datetime
 
 

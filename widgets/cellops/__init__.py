@@ -10,7 +10,7 @@ Log values against the running cell and register or load scikit-learn models::
 In a kernel started by a Jupyter server with cellops nothing needs configuring;
 elsewhere set CELLOPS_URL and CELLOPS_TOKEN. Importing stays light (the standard
 library only): scikit-learn, numpy and skops are imported by register()/load()
-and autolog(). ``cellops.autolog()`` records every scikit-learn fit of the cell
+and autolog(), ipywidgets by ``cellops.widgets`` (ModelCard, Compare). ``cellops.autolog()`` records every scikit-learn fit of the cell
 (``CELLOPS_AUTOLOG=1`` turns it on in every kernel; see ``cellops.autolog``).
 """
 
@@ -28,7 +28,7 @@ from .client import (
     client,
     reset_client,
 )
-from .registry import ModelVersion, get_version, load, register, set_alias
+from .registry import ModelVersion, get_version, list_versions, load, register, set_alias
 from .serialize import UnsafeModelError
 from .tracking import flush, log_metrics, log_params, set_tags
 
@@ -47,6 +47,7 @@ __all__ = [
     "client",
     "flush",
     "get_version",
+    "list_versions",
     "load",
     "log_metrics",
     "log_params",
@@ -55,6 +56,16 @@ __all__ = [
     "set_alias",
     "set_tags",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ``cellops.widgets`` loads ipywidgets, so it is imported on first use, not with cellops.
+    if name == "widgets":
+        import importlib
+
+        return importlib.import_module(".widgets", __name__)
+    raise AttributeError(f"module 'cellops' has no attribute {name!r}")
+
 
 _context.install_hooks()  # learn cell ids from IPython's pre_run_cell when in a kernel
 _autolog.install_env_hook()  # CELLOPS_AUTOLOG=1: autolog once scikit-learn is in use

@@ -104,8 +104,10 @@ class Client:
                 message, detail = str(parsed.get("error") or message), parsed.get("detail")
             except (ValueError, AttributeError):
                 pass
-            if err.code in (401, 403):
+            if err.code == 401:
                 message += f" (check the token; the client was configured {self.source})"
+            elif err.code == 403:  # the token is good; its user's role does not allow this
+                message += " (your role on this server does not allow it; ask an administrator)"
             raise RegistryError(message, err.code, detail) from None
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)

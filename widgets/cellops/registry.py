@@ -117,7 +117,8 @@ def check_alias(alias: Any) -> str:
     return alias
 
 
-def _require_fitted_estimator(model: Any) -> None:
+def check_model(model: Any) -> None:
+    """Raise TypeError unless ``model`` is a fitted scikit-learn estimator or pipeline."""
     from sklearn.base import BaseEstimator
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
@@ -224,20 +225,44 @@ def register(
     logged in that cell so far are recorded with it. ``trusted`` names extra types (from
     your own importable modules) that you accept in the saved model.
     """
+    return register_for(
+        context.current(),
+        model,
+        name,
+        alias,
+        description,
+        input_example,
+        tags=tags,
+        trusted=trusted,
+    )
+
+
+def register_for(
+    execution: context.Execution,
+    model: Any,
+    name: str,
+    alias: str | None = None,
+    description: str | None = None,
+    input_example: Any = None,
+    *,
+    tags: Mapping[str, str] | None = None,
+    trusted: Iterable[str] = (),
+) -> ModelVersion:
+    """register() with lineage to ``execution``: a widget's button click runs outside any
+    cell, so the card remembers the execution that displayed it and registers for that."""
     check_name(name)
     if alias is not None:
         check_alias(alias)
     if description is not None and not isinstance(description, str):
         raise ValueError(f"description must be a string; got {type(description).__name__}")
     extra_tags = tracking.validate_tags(tags or {})
-    _require_fitted_estimator(model)
+    check_model(model)
     data = serialize.dumps(model, trusted)
     # Without an input_example, the training data autolog saw gives the signature.
     sig = signature(model, input_example)
     if input_example is None:
         sig = input_signature(model) or sig
     api = client()
-    execution = context.current()
     logged = tracking.logged(execution.msg_id)
 
     sha = hashlib.sha256(data).hexdigest()
@@ -302,3 +327,20 @@ def set_alias(name: str, alias: str, version: int) -> None:
     check_name(name)
     check_alias(alias)
     client().send_json("PUT", f"models/{segment(name)}/aliases/{alias}", {"version": int(version)})
+
+
+def list_versions(name: str) -> list[ModelVersion]:
+    """Every version of ``name``, oldest first."""
+    from urllib.parse import quote
+
+    check_name(name)
+    api = client()
+    versions: list[ModelVersion] = []
+    cursor: str | None = None
+    while True:
+        query = "?limit=200" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
+        page = api.get_json(f"models/{segment(name)}/versions{query}")
+        versions.extend(ModelVersion.from_json(item) for item in page["items"])
+        cursor = page.get("next")
+        if not cursor:
+            return sorted(versions, key=lambda v: v.version)

@@ -27,17 +27,40 @@ export class ModelsView extends Widget implements ISidebarView {
   }
 
   async refresh(): Promise<void> {
-    if (this._model === null) {
+    // An answer about what is no longer asked for (the user or a command moved on) is dropped.
+    const model = this._model;
+    if (model === null) {
       const page = await this._options.client.models();
-      this._renderModels(page.items);
+      if (this._model === null) {
+        this._renderModels(page.items);
+      }
     } else {
-      const page = await this._options.client.modelVersions(this._model);
-      this._renderVersions(this._model, page.items);
+      const page = await this._options.client.modelVersions(model);
+      if (this._model === model) {
+        this._renderVersions(model, page.items);
+      }
     }
   }
 
   reset(): void {
     // Models belong to the team, not to a notebook: keep what is shown.
+  }
+
+  /**
+   * Show the versions of model `name`; with `version`, mark that version's row and
+   * scroll it into view (e.g. from a link in a notebook's model card).
+   */
+  async showModel(name: string, version?: number): Promise<void> {
+    this._open(name, version ?? null);
+    await this.refresh();
+  }
+
+  /** Show model `name` (null: the list of models) on the next refresh. */
+  private _open(name: string | null, focused: number | null = null): void {
+    this._model = name;
+    this._focused = focused;
+    // Scroll once, not on every live refresh that follows.
+    this._reveal = focused !== null;
   }
 
   private _renderModels(models: IModel[]): void {
@@ -72,7 +95,7 @@ export class ModelsView extends Widget implements ISidebarView {
       )
     );
     row.addEventListener('click', () => {
-      this._model = model.name;
+      this._open(model.name);
       void this._reload();
     });
     return row;
@@ -81,18 +104,32 @@ export class ModelsView extends Widget implements ISidebarView {
   private _renderVersions(name: string, versions: IModelVersion[]): void {
     const back = h('button', 'cellops-back', this._trans.__('‹ Models'));
     back.addEventListener('click', () => {
-      this._model = null;
+      this._open(null);
       void this._reload();
     });
     this._header.replaceChildren(back, h('span', 'cellops-model-title', name));
     this._list.className = 'cellops-model-versions';
     this._list.replaceChildren(...versions.map(v => this._versionRow(v)));
+    this._revealFocused();
+  }
+
+  private _revealFocused(): void {
+    const row = this._list.querySelector('.cellops-model-version-focused');
+    // Hidden, nothing scrolls: keep the request for when the view shows.
+    if (this._reveal && row && this.isVisible) {
+      row.scrollIntoView({ block: 'nearest' });
+      this._reveal = false;
+    }
   }
 
   private _versionRow(v: IModelVersion): HTMLElement {
     const trans = this._trans;
     const row = h('div', 'cellops-model-version');
     row.dataset.version = String(v.version);
+    row.classList.toggle(
+      'cellops-model-version-focused',
+      v.version === this._focused
+    );
     const title = h('div', 'cellops-model-version-title');
     title.append(
       h('strong', '', trans.__('Version %1', String(v.version))),
@@ -227,6 +264,8 @@ export class ModelsView extends Widget implements ISidebarView {
   private readonly _header = h('div', 'cellops-models-header');
   private readonly _list = h('div', 'cellops-models');
   private _model: string | null = null;
+  private _focused: number | null = null;
+  private _reveal = false;
 }
 
 function formatMetric(value: number): string {

@@ -57,6 +57,12 @@ export class CellopsSidebar extends Panel {
     const report = (error: unknown): void => {
       this._notice.fail('action', error);
     };
+    this._models = new ModelsView({
+      client: options.client,
+      trans: this._trans,
+      onError: report,
+      onOpenExecution: id => void this.showExecution(id)
+    });
     // Timeline pages load in the background: a failure there clears with the next refresh.
     this._runs = new RunsTab({
       ...options,
@@ -92,12 +98,7 @@ export class CellopsSidebar extends Panel {
       caption: this._trans.__(
         'Registered models: versions, metrics, lineage, aliases'
       ),
-      view: new ModelsView({
-        client: options.client,
-        trans: this._trans,
-        onError: report,
-        onOpenExecution: id => void this.showExecution(id)
-      })
+      view: this._models
     });
     this.selectTab('runs');
 
@@ -142,6 +143,12 @@ export class CellopsSidebar extends Panel {
   async showExecution(executionId: number): Promise<void> {
     this.selectTab('runs');
     await this._guard(() => this._runs.showExecution(executionId));
+  }
+
+  /** Show model `name`'s versions in the Models tab; `version` marked and scrolled to. */
+  async showModel(name: string, version?: number): Promise<void> {
+    this.selectTab('models');
+    await this._guard(() => this._models.showModel(name, version));
   }
 
   /**
@@ -266,15 +273,23 @@ export class CellopsSidebar extends Panel {
     ) {
       return; // polling synthetic events every 2 s: do not hammer a missing server
     }
-    const path = this._path();
-    if (
-      events.some(
-        e => e.type === 'reset' || (path !== null && e.notebooks.includes(path))
-      )
-    ) {
+    if (events.some(e => this._concerns(e))) {
       void this.refresh();
     }
   };
+
+  /** Whether `event` may change what the current tab shows. */
+  private _concerns(event: IActivityEvent): boolean {
+    if (event.type === 'reset') {
+      return true;
+    }
+    if (event.type === 'models') {
+      // Models are team-wide: any model's change counts while their tab shows.
+      return this._current === 'models';
+    }
+    const path = this._path();
+    return path !== null && event.notebooks.includes(path);
+  }
 
   /** Run a user-requested action; failures go to the notice, not the console. */
   private async _guard(action: () => Promise<void>): Promise<void> {
@@ -296,6 +311,7 @@ export class CellopsSidebar extends Panel {
   private readonly _noNotebook = new Widget();
   private readonly _body = new Panel();
   private readonly _runs: RunsTab;
+  private readonly _models: ModelsView;
   private _current = 'runs';
   private _followed: NotebookPanel | null = null;
   private _inFlight: Promise<void> | null = null;

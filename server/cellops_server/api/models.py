@@ -4,6 +4,7 @@ from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 
+from ..activity import ActivityHub
 from ..registry import Registry
 from ..registry.lineage import NotYetRecorded, lineage_notebook
 from ..schemas import AliasSet, Model, ModelVersion, ModelVersionCreate, ModelVersionUpdate, Page
@@ -19,6 +20,12 @@ class RegistryHandler(ApiHandler):
     def user_name(self) -> str | None:
         user: Any = self.current_user
         return getattr(user, "username", None) or (user if isinstance(user, str) else None)
+
+    def model_changed(self, name: str) -> None:
+        """Wake the sidebars waiting on /events: the Models tab refetches."""
+        hub: ActivityHub | None = self.settings.get("cellops_activity")
+        if hub is not None:
+            hub.publish_models([name])
 
 
 class ModelsHandler(RegistryHandler):
@@ -68,6 +75,7 @@ class ModelVersionsHandler(RegistryHandler):
     async def post(self, name: str) -> None:
         body = self.body_as(ModelVersionCreate)
         version = await self.call(self.registry.create_version, name, body, self.user_name())
+        self.model_changed(version.model)
         self.write_json(version, status=201)
 
 
@@ -83,7 +91,9 @@ class ModelVersionHandler(RegistryHandler):
     @authorized
     async def patch(self, name: str, version: str) -> None:
         body = self.body_as(ModelVersionUpdate)
-        self.write_json(await self.call(self.registry.update_version, name, int(version), body))
+        updated = await self.call(self.registry.update_version, name, int(version), body)
+        self.model_changed(updated.model)
+        self.write_json(updated)
 
 
 class ModelAliasHandler(RegistryHandler):
@@ -91,12 +101,15 @@ class ModelAliasHandler(RegistryHandler):
     @authorized
     async def put(self, name: str, alias: str) -> None:
         body = self.body_as(AliasSet)
-        self.write_json(await self.call(self.registry.set_alias, name, alias, body.version))
+        model = await self.call(self.registry.set_alias, name, alias, body.version)
+        self.model_changed(model.name)
+        self.write_json(model)
 
     @operation("Remove an alias", None, status=204)
     @authorized
     async def delete(self, name: str, alias: str) -> None:
         await self.call(self.registry.delete_alias, name, alias)
+        self.model_changed(name)
         self.set_status(204)
         self.finish()
 

@@ -1,0 +1,210 @@
+"""cellops.widgets in a real kernel of a real Jupyter server: ModelCard and Compare.
+
+The kernel clicks the card's button itself (``Button.click()`` runs the same handler a
+browser click does); ui-tests/test_model_card.py clicks it in JupyterLab.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .support import JupyterServer, KernelClient, zero_config_server
+from .test_kernel_library import TRAIN, last_json, run
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    with zero_config_server(tmp_path_factory.mktemp("widgets")) as srv:
+        yield srv
+
+
+@pytest.fixture
+def kernel(server: JupyterServer, request: pytest.FixtureRequest) -> Iterator[KernelClient]:
+    client = server.connect(server.new_session(f"{request.node.name}.ipynb"))
+    run(client, TRAIN + "from cellops.widgets import ModelCard, Compare\n")
+    yield client
+    client.close()
+
+
+def versions(server: JupyterServer, name: str) -> list[dict[str, Any]]:
+    return server.api.cellops(f"models/{name}/versions")["items"]
+
+
+SHOW_STATUS = (
+    "print(json.dumps({'status': card.status.value, 'disabled': card.register_button.disabled}))"
+)
+
+
+def test_card_registers_with_lineage_to_the_cell_that_showed_it(
+    server: JupyterServer, kernel: KernelClient
+) -> None:
+    shown = run(
+        kernel,
+        """
+cellops.autolog()  # autolog saw the training data: the card knows the input signature
+model = LogisticRegression(max_iter=1000).fit(X, y)
+cellops.log_metrics({"accuracy": model.score(X, y)})
+card = ModelCard(model, name="iris-card", alias="candidate")
+print(json.dumps(card.summary.value))
+""",
+    )
+    summary = last_json(shown["stdout"])
+    # What the card tells before registering: type, key params, metrics, input.
+    for words in ("LogisticRegression", "sklearn.linear_model", "max_iter=1000", "accuracy 0.97"):
+        assert words in summary, (words, summary)
+    assert "ndarray float64 4 columns" in summary
+
+    clicked = run(kernel, "card.register_button.click()\n" + SHOW_STATUS)
+    out = last_json(clicked["stdout"])
+    assert not out["disabled"]
+    assert "Registered <b>iris-card</b> version <b>1</b>" in out["status"]
+    assert 'data-cellops-model="iris-card" data-cellops-version="1"' in out["status"]
+    assert "candidate" in out["status"]
+
+    [v1] = server.api.wait_for(
+        "models/iris-card/versions",
+        lambda b: b["items"] and b["items"][0]["lineage"]["execution_id"],
+    )["items"]
+    # The click ran in another cell: lineage still points at the cell that made the card.
+    assert v1["lineage"]["msg_id"] == shown["msg_id"] != clicked["msg_id"]
+    execution = server.api.cellops(f"executions/{v1['lineage']['execution_id']}")
+    assert execution["msg_id"] == shown["msg_id"]
+    assert v1["aliases"] == ["candidate"] and 0.9 < v1["metrics"]["accuracy"] <= 1
+    assert v1["signature"]["shape"] == [None, 4]
+
+    # The model in the registry is the card's model.
+    same = run(kernel, 'print((cellops.load("iris-card").predict(X) == model.predict(X)).all())')
+    assert same["stdout"].strip() == "True"
+
+
+def test_card_errors_stay_in_the_card_and_change_nothing(
+    server: JupyterServer, kernel: KernelClient
+) -> None:
+    before = server.api.cellops("models")["items"]
+    bad_name = run(
+        kernel,
+        'card = ModelCard(model, name="no spaces please")\ncard.register_button.click()\n'
+        + SHOW_STATUS,
+    )
+    out = last_json(bad_name["stdout"])
+    assert bad_name["error"] is None and bad_name["stderr"] == ""
+    assert 'class="cellops-card-error"' in out["status"] and "model name" in out["status"]
+    assert not out["disabled"]  # fix the name and click again
+
+    unsafe = run(
+        kernel,
+        """
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+pipe = make_pipeline(FunctionTransformer(lambda x: x), LogisticRegression(max_iter=1000)).fit(X, y)
+card = ModelCard(pipe, name="unsafe")
+card.register_button.click()
+"""
+        + SHOW_STATUS,
+    )
+    out = last_json(unsafe["stdout"])
+    assert "UnsafeModelError" in out["status"] and "replace the lambda" in out["status"]
+
+    unfitted = run(
+        kernel,
+        "card = ModelCard(LogisticRegression(), name='raw')\n"
+        "print(json.dumps({'summary': card.summary.value, 'disabled': card.register_button.disabled}))",
+    )
+    out = last_json(unfitted["stdout"])
+    assert (
+        out["disabled"] and "unfitted" in out["summary"] and "call .fit() first" in out["summary"]
+    )
+    assert server.api.cellops("models")["items"] == before
+
+
+def test_compare_versions_and_executions(server: JupyterServer, kernel: KernelClient) -> None:
+    first = run(
+        kernel,
+        """
+from sklearn.ensemble import RandomForestClassifier
+for depth in (1, 4):
+    rf = RandomForestClassifier(n_estimators=10, max_depth=depth, random_state=0).fit(X, y)
+    cellops.log_metrics({"accuracy": rf.score(X, y), "depth": depth})
+    cellops.register(rf, "forest")
+print("ok")
+""",
+    )
+    assert first["stdout"].strip() == "ok"
+    shown = run(
+        kernel,
+        """
+cmp = Compare("forest")
+print(json.dumps({"table": cmp.table.value, "options": list(cmp.metric.options),
+                  "chosen": cmp.metric.value, "plot": cmp.plot.value, "status": cmp.status.value}))
+""",
+    )
+    out = last_json(shown["stdout"])
+    assert out["status"] == ""
+    assert out["options"] == ["accuracy", "depth"] and out["chosen"] == "accuracy"
+    assert "forest v1" in out["table"] and "forest v2" in out["table"]
+    # Only the param that differs gets a row; the others are said once.
+    assert "<th>max_depth</th><td>1</td><td>4</td>" in out["table"]
+    assert "same in all:" in out["table"] and "n_estimators=10" in out["table"]
+    assert out["plot"].count('class="cellops-plot-point"') == 2
+
+    accuracies = [
+        v["metrics"]["accuracy"]
+        for v in sorted(versions(server, "forest"), key=lambda v: v["version"])
+    ]
+    assert accuracies[0] < accuracies[1]
+    replot = run(kernel, 'cmp.metric.value = "depth"\nprint(json.dumps(cmp.plot.value))')
+    plot = last_json(replot["stdout"])
+    assert 'aria-label="depth"' in plot and "<title>forest v2: 4</title>" in plot
+
+    # Executions (the ids the sidebar shows) compare what those cells logged.
+    a = run(kernel, 'cellops.log_metrics({"loss": 0.5}); cellops.log_params({"lr": 0.1})')
+    b = run(kernel, 'cellops.log_metrics({"loss": 0.25}); cellops.log_params({"lr": 0.01})')
+    ids = [execution_id(server, r["msg_id"]) for r in (a, b)]
+    logged = run(
+        kernel,
+        f"""
+cellops.flush(10)
+cmp = Compare({ids!r})
+print(json.dumps({{"table": cmp.table.value, "plot": cmp.plot.value}}))
+""",
+    )
+    out = last_json(logged["stdout"])
+    assert (
+        f"execution {ids[0]}" in out["table"]
+        and "<th>lr</th><td>0.1</td><td>0.01</td>" in out["table"]
+    )
+    assert "<th>loss</th><td>0.5</td><td>0.25</td>" in out["table"]
+    assert out["plot"].count('class="cellops-plot-point"') == 2
+
+
+def test_compare_says_what_is_wrong(server: JupyterServer, kernel: KernelClient) -> None:
+    missing = run(kernel, 'cmp = Compare("no-such-model")\nprint(json.dumps(cmp.status.value))')
+    status = last_json(missing["stdout"])
+    assert 'class="cellops-card-error"' in status and "no-such-model" in status
+    wrong = run(kernel, "Compare(42)", ok=False)["error"]
+    assert wrong["ename"] == "TypeError" and "model name" in wrong["evalue"]
+
+
+def execution_id(server: JupyterServer, msg_id: str) -> int:
+    def find(body: dict[str, Any]) -> Any:
+        return next((e["id"] for e in body["items"] if e["msg_id"] == msg_id), None)
+
+    path = "test_compare_versions_and_executions.ipynb"  # the kernel fixture's notebook
+    body = server.api.wait_for("executions", find, notebook=path, limit=500)
+    return int(find(body))
+
+
+def test_widgets_load_only_when_used(tmp_path: Path) -> None:
+    from .test_kernel_library import python
+
+    proc = python(
+        "import sys, cellops\n"
+        "before = 'ipywidgets' in sys.modules\n"
+        "from cellops.widgets import ModelCard\n"
+        "print(before, 'ipywidgets' in sys.modules, cellops.widgets.ModelCard is ModelCard)\n"
+    )
+    assert proc.stdout.split() == ["False", "True", "True"]

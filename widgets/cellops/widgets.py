@@ -1,0 +1,405 @@
+"""Notebook widgets: register a model with a click, compare versions or executions.
+
+``ModelCard(model)`` shows what would be registered and has a Register button;
+``Compare("name")`` tabulates metrics and params across versions (or executions) and
+plots one metric. Both are ipywidgets built from core widgets only, so they need no
+frontend code of their own; their look comes from the JupyterLab theme (``--jp-*``
+variables, see extension/style/widgets.css) and stays readable in the dark theme.
+
+Errors are shown inside the widget: a button callback's traceback would land in the
+log console, where nobody sees it.
+"""
+
+from __future__ import annotations
+
+import html
+import inspect
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ipywidgets as w
+
+from . import context, tracking
+from .autolog.data import input_signature
+from .client import client
+from .registry import (
+    ModelVersion,
+    check_model,
+    check_name,
+    json_safe,
+    list_versions,
+    register_for,
+    signature,
+)
+
+__all__ = ["Compare", "ModelCard"]
+
+KEY_PARAMS = 8
+
+
+# -- small HTML helpers -------------------------------------------------------------------
+
+e = html.escape
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _message(kind: str, text: str) -> str:
+    return f'<div class="cellops-card-{kind}">{e(text)}</div>'
+
+
+def _error_text(exc: BaseException) -> str:
+    # The message is written for a data scientist; the type name says which kind it is.
+    return f"{type(exc).__name__}: {exc}"
+
+
+# -- ModelCard ----------------------------------------------------------------------------
+
+
+def key_params(model: Any, limit: int = KEY_PARAMS) -> dict[str, str]:
+    """The constructor arguments that differ from their defaults (what makes this model)."""
+    params = model.get_params(deep=False)
+    try:
+        defaults = {
+            k: p.default for k, p in inspect.signature(type(model).__init__).parameters.items()
+        }
+    except (TypeError, ValueError):
+        defaults = {}
+    shown: dict[str, str] = {}
+    for key, value in params.items():
+        if key in defaults and _same(value, defaults[key]):
+            continue
+        shown[key] = _describe_param(value)
+        if len(shown) == limit:
+            break
+    return shown
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except (TypeError, ValueError):  # arrays compare element-wise
+        return False
+
+
+def _describe_param(value: Any) -> str:
+    if hasattr(value, "get_params"):  # a nested estimator: its class says enough
+        return type(value).__name__
+    if isinstance(value, list) and all(isinstance(s, tuple) and len(s) == 2 for s in value):
+        return " → ".join(f"{n}: {type(s).__name__}" for n, s in value)  # pipeline steps
+    text = json.dumps(json_safe(value))
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def describe_signature(sig: Mapping[str, Any] | None) -> str:
+    if not sig:
+        return "unknown (fit with cellops.autolog() on, or pass input_example to register)"
+    shape = sig.get("shape") or []
+    width = shape[1] if len(shape) > 1 else None
+    parts = [str(sig["type"])] if sig.get("type") not in (None, "unknown") else []
+    if sig.get("dtype"):
+        parts.append(str(sig["dtype"]))
+    if width is not None:
+        parts.append(f"{width} columns")
+    columns = [str(c.get("name")) for c in sig.get("columns") or []]
+    if columns:
+        more = f", … ({len(columns)})" if len(columns) > 6 else ""
+        parts.append("(" + ", ".join(columns[:6]) + more + ")")
+    return " ".join(parts)
+
+
+def public_module(kind: type) -> str:
+    """``sklearn.linear_model`` rather than ``sklearn.linear_model._logistic``."""
+    return ".".join(p for p in kind.__module__.split(".") if not p.startswith("_"))
+
+
+def summary_html(model: Any, metrics: Mapping[str, float]) -> str:
+    kind = type(model)
+    params = key_params(model)
+    sig = input_signature(model) or signature(model, None)
+    rows = [
+        (
+            "params",
+            ", ".join(f"{k}={v}" for k, v in params.items()) or "all defaults",
+        ),
+        (
+            "metrics",
+            " · ".join(f"{k} {_fmt(v)}" for k, v in metrics.items())
+            or "none logged (cellops.log_metrics or autolog)",
+        ),
+        ("input", describe_signature(sig)),
+    ]
+    table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
+    return (
+        '<div class="cellops-card-title">'
+        f"<b>{e(kind.__name__)}</b> "
+        f'<span class="cellops-card-muted">{e(public_module(kind))}</span></div>'
+        f'<table class="cellops-card-table">{table}</table>'
+    )
+
+
+def registered_html(version: ModelVersion) -> str:
+    aliases = " ".join(f'<span class="cellops-card-alias">{e(a)}</span>' for a in version.aliases)
+    # The cellops extension opens the sidebar on clicks of links carrying these attributes.
+    link = (
+        f'<a class="cellops-card-open" href="#" data-cellops-model="{e(version.model)}" '
+        f'data-cellops-version="{version.version}">Open in the cellops sidebar</a>'
+    )
+    load = f"cellops.load({version.model!r}, version={version.version})"
+    return (
+        '<div class="cellops-card-done">'
+        f"Registered <b>{e(version.model)}</b> version <b>{version.version}</b> "
+        f"{aliases} · {link}"
+        f'<div class="cellops-card-muted">Load it with <code>{e(load)}</code></div></div>'
+    )
+
+
+class ModelCard(w.VBox):
+    """A fitted scikit-learn model, ready to register from the notebook.
+
+    Shows its type, key params, the metrics logged for it and its input signature; type a
+    name (and optionally an alias) and click **Register**. The version records lineage to
+    the cell that displayed the card, like ``cellops.register`` called there would.
+    """
+
+    def __init__(self, model: Any, name: str = "", alias: str = "", *, trusted: Iterable[str] = ()):
+        # A click runs outside any cell: remember the cell that made the card now.
+        self.execution = context.current()
+        self.model = model
+        self.trusted = tuple(trusted)
+        self.version: ModelVersion | None = None
+        self.summary = w.HTML()
+        self.name = w.Text(value=name, placeholder="model name", description="Name")
+        self.alias = w.Text(value=alias, placeholder="optional, e.g. champion", description="Alias")
+        self.register_button = w.Button(
+            description="Register", button_style="primary", icon="upload", tooltip="Register"
+        )
+        self.status = w.HTML()
+        for widget, cls in (
+            (self.summary, "cellops-card-summary"),
+            (self.name, "cellops-card-name"),
+            (self.alias, "cellops-card-alias-field"),
+            (self.register_button, "cellops-card-register"),
+            (self.status, "cellops-card-status"),
+        ):
+            widget.add_class(cls)
+        form = w.HBox([self.name, self.alias, self.register_button])
+        form.add_class("cellops-card-form")
+        super().__init__([self.summary, form, self.status])
+        self.add_class("cellops-card")
+        self.register_button.on_click(self._on_register)
+        self._describe()
+
+    def _describe(self) -> None:
+        try:
+            check_model(self.model)
+            metrics = tracking.logged(self.execution.msg_id)["metrics"]
+            self.summary.value = summary_html(self.model, metrics)
+        except Exception as exc:
+            self.summary.value = _message("error", _error_text(exc))
+            self.register_button.disabled = True
+
+    def _on_register(self, _button: Any = None) -> None:
+        self.register_button.disabled = True
+        self.status.value = _message("info", "Registering…")
+        try:
+            self.version = register_for(
+                self.execution,
+                self.model,
+                check_name(self.name.value.strip()),
+                alias=self.alias.value.strip() or None,
+                trusted=self.trusted,
+            )
+        except Exception as exc:
+            self.status.value = _message("error", _error_text(exc))
+        else:
+            self.status.value = registered_html(self.version)
+        finally:
+            self.register_button.disabled = False
+
+
+# -- Compare ------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One column of the comparison: a version or an execution."""
+
+    label: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def rows_for(name_or_runs: str | Iterable[int | ModelVersion]) -> list[Row]:
+    """A model name → its versions; ModelVersions → those; ints → those executions."""
+    if isinstance(name_or_runs, str):
+        return [_version_row(v) for v in list_versions(name_or_runs)]
+    items = list(name_or_runs) if isinstance(name_or_runs, Iterable) else None
+    if not items:
+        raise TypeError(
+            "Compare needs a model name, or a non-empty list of ModelVersion objects or "
+            f"execution ids (as the sidebar shows them); got {name_or_runs!r}"
+        )
+    rows: list[Row] = []
+    for item in items:
+        if isinstance(item, ModelVersion):
+            rows.append(_version_row(item))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            rows.append(_execution_row(item))
+        else:
+            raise TypeError(
+                f"Compare takes ModelVersion objects or execution ids; got {type(item).__name__}"
+            )
+    return rows
+
+
+def _version_row(v: ModelVersion) -> Row:
+    label = f"{v.model} v{v.version}" + (f" ({', '.join(v.aliases)})" if v.aliases else "")
+    return Row(label, dict(v.metrics), dict(v.params))
+
+
+def _execution_row(execution_id: int) -> Row:
+    logs = client().get_json(f"executions/{execution_id}/logs")
+    # Compare the last value of each metric: what the cell ended with.
+    metrics = {k: points[-1]["value"] for k, points in logs["metrics"].items() if points}
+    return Row(f"execution {execution_id}", metrics, dict(logs["params"]))
+
+
+def table_html(rows: Sequence[Row]) -> str:
+    metrics = sorted({k for r in rows for k in r.metrics})
+    params = sorted({k for r in rows for k in r.params})
+    # Params equal everywhere are said once below the table, so differences stand out.
+    varying = [
+        p for p in params if len({json.dumps(r.params.get(p), default=str) for r in rows}) > 1
+    ]
+    same = [p for p in params if p not in varying]
+    head = "".join(f"<th>{e(r.label)}</th>" for r in rows)
+
+    def line(kind: str, key: str, values: Iterable[Any]) -> str:
+        cells = "".join(f"<td>{e(_fmt(v)) if v is not None else '—'}</td>" for v in values)
+        return f'<tr class="cellops-compare-{kind}"><th>{e(key)}</th>{cells}</tr>'
+
+    body = [line("metric", m, (r.metrics.get(m) for r in rows)) for m in metrics]
+    body += [line("param", p, (r.params.get(p) for r in rows)) for p in varying]
+    table = f'<table class="cellops-compare-table"><thead><tr><th></th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    if same:
+        shared = ", ".join(f"{p}={_fmt(rows[0].params[p])}" for p in same)
+        table += f'<div class="cellops-card-muted">same in all: {e(shared)}</div>'
+    return table
+
+
+def _shorten(text: str, room: int) -> str:
+    room = max(room, 4)
+    return text if len(text) <= room else text[: room - 1] + "…"
+
+
+def plot_svg(rows: Sequence[Row], metric: str, width: int = 480, height: int = 180) -> str:
+    """A line of ``metric`` across the rows (SVG coloured by the theme's CSS variables)."""
+    points = [(i, r.label, r.metrics[metric]) for i, r in enumerate(rows) if metric in r.metrics]
+    if not points:
+        return _message("muted", f"no values of {metric}")
+    left, right, top, bottom = 56, 56, 12, 36
+    lo = min(v for _, _, v in points)
+    hi = max(v for _, _, v in points)
+    # A margin around the data; equal values get a flat line across the middle.
+    pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
+    low, span = lo - pad, (hi - lo) + 2 * pad
+    steps = max(len(rows) - 1, 1)
+
+    def x(i: int) -> float:
+        return left + (width - left - right) * (i / steps if len(rows) > 1 else 0.5)
+
+    def y(v: float) -> float:
+        return top + (height - top - bottom) * (1 - (v - low) / span)
+
+    room = int((width - left - right) / steps / 6) if len(rows) > 1 else 40  # ~6 px a character
+    line = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, _, v in points)
+    dots = "".join(
+        f'<circle class="cellops-plot-point" cx="{x(i):.1f}" cy="{y(v):.1f}" r="4">'
+        f"<title>{e(label)}: {e(_fmt(v))}</title></circle>"
+        for i, label, v in points
+    )
+    labels = "".join(
+        f'<text class="cellops-plot-label" x="{x(i):.1f}" y="{height - 14}" '
+        f'text-anchor="middle">{e(_shorten(r.label, room))}</text>'
+        for i, r in enumerate(rows)
+    )
+    axis = (
+        f'<line class="cellops-plot-axis" x1="{left}" y1="{height - bottom}" '
+        f'x2="{width - right}" y2="{height - bottom}"/>'
+        f'<text class="cellops-plot-label" x="{left - 6}" y="{y(hi) + 4:.1f}" text-anchor="end">{e(_fmt(hi))}</text>'
+        + (
+            f'<text class="cellops-plot-label" x="{left - 6}" y="{y(lo) + 4:.1f}" text-anchor="end">{e(_fmt(lo))}</text>'
+            if lo != hi
+            else ""
+        )
+    )
+    return (
+        f'<svg class="cellops-plot" role="img" aria-label="{e(metric)}" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}">{axis}'
+        f'<polyline class="cellops-plot-line" fill="none" points="{line}"/>{dots}{labels}</svg>'
+    )
+
+
+class Compare(w.VBox):
+    """Metrics and params side by side, with a plot of one metric.
+
+    ``Compare("churn")`` compares every version of the model ``churn``;
+    ``Compare([v1, v2])`` the given ModelVersion objects; ``Compare([41, 57])`` what the
+    executions with those ids (as the sidebar shows them) logged.
+    """
+
+    def __init__(
+        self, name_or_runs: str | Iterable[int | ModelVersion], metric: str | None = None
+    ) -> None:
+        self.rows: list[Row] = []
+        self.table = w.HTML()
+        self.metric = w.Dropdown(description="Plot", options=[])
+        self.plot = w.HTML()
+        self.status = w.HTML()
+        for widget, cls in (
+            (self.table, "cellops-compare-table-box"),
+            (self.metric, "cellops-compare-metric"),
+            (self.plot, "cellops-compare-plot"),
+            (self.status, "cellops-card-status"),
+        ):
+            widget.add_class(cls)
+        super().__init__([self.status, self.table, self.metric, self.plot])
+        self.add_class("cellops-compare")
+        self.metric.observe(self._on_metric, names="value")
+        self._load(name_or_runs, metric)
+
+    def _load(self, name_or_runs: str | Iterable[int | ModelVersion], metric: str | None) -> None:
+        try:
+            self.rows = rows_for(name_or_runs)
+        except TypeError:
+            raise  # a wrong argument is the caller's bug: fail in the cell that made it
+        except Exception as exc:
+            self.status.value = _message("error", _error_text(exc))
+            return
+        if not self.rows:
+            self.status.value = _message("muted", f"model {name_or_runs!r} has no versions yet")
+            return
+        self.table.value = table_html(self.rows)
+        names = sorted({k for r in self.rows for k in r.metrics})
+        if metric is not None and metric not in names:
+            raise ValueError(
+                f"no metric {metric!r} to plot; logged metrics: {', '.join(names) or 'none'}"
+            )
+        self.metric.options = names
+        self.metric.value = metric or (names[0] if names else None)
+        self._on_metric()
+
+    def _on_metric(self, _change: Any = None) -> None:
+        chosen = self.metric.value
+        self.plot.value = (
+            plot_svg(self.rows, chosen) if chosen else _message("muted", "no metrics logged")
+        )
