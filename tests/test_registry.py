@@ -128,6 +128,7 @@ def test_lineage_resolves_once_the_execution_arrives(store: Store) -> None:
     assert lineage.run_id == r.id
     assert lineage.notebook == "train.ipynb"
     assert lineage.version_id == next(x.id for x in versions if x.number == executions[1].version)
+    assert lineage.version_number == executions[1].version
     assert lineage.data_fingerprints == [fingerprint]
 
     got = logs.for_execution(executions[1].id)

@@ -57,13 +57,21 @@ def test_register_from_a_model_card_then_compare_versions(lab: Lab) -> None:
     assert v3["signature"]["shape"] == [None, 4]
 
     # The card's link opens the sidebar on that version.
-    done.locator(".cellops-card-open").click()
+    link = done.locator(".cellops-card-open")
+    expect(link).to_have_css("text-decoration-line", "underline")  # it reads as a link
+    link.click()
     expect(lab.sidebar).to_be_visible()
     expect(lab.page.locator(".jp-Dialog")).to_have_count(0)  # no "Run Command?" question
     expect(lab.sidebar.locator(".cellops-model-version")).to_have_count(3)
     focused = lab.sidebar.locator(".cellops-model-version-focused")
     expect(focused).to_have_attribute("data-version", "3")
     expect(focused).to_be_in_viewport()
+    expect(focused.locator(".cellops-model-signature")).to_have_text(
+        "Input: ndarray · float64 · 4 columns"
+    )
+    expect(focused.locator(".cellops-model-data").first).to_contain_text(
+        "Trained on X 150\u00d74 float64 · sha256:"
+    )
     lab.screenshot("opened-in-sidebar")
 
     # Compare the three versions and plot another metric.

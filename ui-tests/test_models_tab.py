@@ -26,7 +26,7 @@ TRAIN = (
 
 
 def test_models_tab_shows_versions_metrics_lineage_and_moves_aliases(lab: Lab) -> None:
-    lab.new_notebook()
+    trained_in = lab.new_notebook()
     lab.run_cell(0, TRAIN, 1)
     lab.run_cell(1, "first = cellops.register(model, 'ui-iris')", 2)
     lab.run_cell(2, "second = cellops.register(model, 'ui-iris', alias='champion')", 3)
@@ -77,6 +77,26 @@ def test_models_tab_shows_versions_metrics_lineage_and_moves_aliases(lab: Lab) -
     model = lab.server.api.cellops("models/ui-iris")
     assert model["aliases"] == {"champion": 1}
     lab.screenshot("alias-moved")
+
+    # From another notebook, version 1's lineage opens the notebook it was trained in, on
+    # the notebook version current when it was registered.
+    v1 = lab.server.api.cellops("models/ui-iris/versions/1")
+    assert v1["lineage"]["notebook"] == trained_in and v1["lineage"]["version_number"]
+    other = lab.new_notebook()
+    assert other != trained_in
+    lab.open_sidebar()
+    lab.sidebar_tab("models")
+    oldest = sidebar.locator(".cellops-model-version[data-version='1']")
+    expect(oldest.locator(".cellops-model-signature")).to_have_text("Input: 4 columns")
+    oldest.locator(".cellops-lineage-version").click()
+    expect(lab.page.locator(".jp-NotebookPanel:visible")).to_have_count(1)
+    assert lab.page.evaluate("() => window.jupyterapp.shell.currentWidget.context.path") == (
+        trained_in
+    )
+    focused = sidebar.locator(".cellops-version-focused")
+    expect(focused).to_have_attribute("data-version-number", str(v1["lineage"]["version_number"]))
+    expect(focused).to_be_in_viewport()
+    lab.screenshot("lineage-notebook-version")
 
 
 # -- live updates and the cellops:open-model command ------------------------------------------

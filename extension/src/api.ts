@@ -250,6 +250,8 @@ export interface ILineage {
   execution_id: number | null;
   run_id: number | null;
   version_id: number | null;
+  /** The notebook version's number, as the Versions tab shows it. */
+  version_number: number | null;
   notebook: string | null;
   data_fingerprints: Record<string, unknown>[];
 }

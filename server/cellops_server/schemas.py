@@ -275,6 +275,9 @@ class Lineage(BaseModel):
     execution_id: int | None = Field(description="Null until the execution is recorded.")
     run_id: int | None
     version_id: int | None = Field(description="Notebook version current after the execution.")
+    version_number: int | None = Field(
+        default=None, description="That notebook version's number (as the Versions tab shows it)."
+    )
     notebook: str | None
     data_fingerprints: list[dict[str, Any]]
 

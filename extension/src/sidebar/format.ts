@@ -55,3 +55,44 @@ export function shortCommit(run: IRun): string {
   const commit = run.git?.commit;
   return typeof commit === 'string' ? commit.slice(0, 7) : '';
 }
+
+/** A model's input signature in one line: "ndarray · float64 · 4 columns (a, b, …)". */
+export function describeSignature(
+  signature: Record<string, unknown> | null,
+  trans: TranslationBundle
+): string {
+  if (signature === null) {
+    return trans.__('unknown');
+  }
+  const parts: string[] = [];
+  if (typeof signature.type === 'string' && signature.type !== 'unknown') {
+    parts.push(signature.type);
+  }
+  if (typeof signature.dtype === 'string') {
+    parts.push(signature.dtype);
+  }
+  const shape = Array.isArray(signature.shape) ? signature.shape : [];
+  if (typeof shape[1] === 'number') {
+    parts.push(trans._n('%1 column', '%1 columns', shape[1]));
+  }
+  const names = (Array.isArray(signature.columns) ? signature.columns : [])
+    .map(c => (c as { name?: unknown }).name)
+    .filter((n): n is string => typeof n === 'string');
+  const shown = names.slice(0, 6).join(', ');
+  const line = parts.join(' · ');
+  if (names.length === 0) {
+    return line || trans.__('unknown');
+  }
+  return `${line} (${shown}${names.length > 6 ? ', …' : ''})`;
+}
+
+/** A training-data fingerprint: "X 150×4 float64 · sha256:1a2b3c4d5e6f". */
+export function describeFingerprint(print: Record<string, unknown>): string {
+  const shape = Array.isArray(print.shape) ? print.shape.join('×') : '';
+  const text = (value: unknown): string =>
+    typeof value === 'string' ? value : '';
+  const parts = [text(print.role), shape, text(print.dtype)];
+  const hash = typeof print.hash === 'string' ? print.hash.slice(0, 19) : null;
+  const line = parts.filter(p => p !== '').join(' ');
+  return hash ? `${line} · ${hash}` : line;
+}

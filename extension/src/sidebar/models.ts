@@ -4,6 +4,7 @@ import { Widget } from '@lumino/widgets';
 
 import { CellopsClient, IModel, IModelVersion } from '../api';
 import { emptyState, h, timeSpan } from './dom';
+import { describeFingerprint, describeSignature } from './format';
 import { ISidebarView } from './tabs';
 
 export interface IModelsViewOptions {
@@ -12,6 +13,8 @@ export interface IModelsViewOptions {
   onError: (error: unknown) => void;
   /** Show the execution that produced a version (in the Runs tab). */
   onOpenExecution: (executionId: number) => void;
+  /** Show the notebook version a model came from (in the Versions tab). */
+  onOpenNotebookVersion: (notebook: string, versionId: number) => void;
 }
 
 /**
@@ -140,7 +143,13 @@ export class ModelsView extends Widget implements ISidebarView {
     for (const [key, value] of Object.entries(v.metrics)) {
       metrics.append(h('dt', '', key), h('dd', '', formatMetric(value)));
     }
-    row.append(title, metrics, this._lineage(v), this._actions(v));
+    row.append(
+      title,
+      metrics,
+      this._inputs(v),
+      this._lineage(v),
+      this._actions(v)
+    );
     return row;
   }
 
@@ -153,6 +162,26 @@ export class ModelsView extends Widget implements ISidebarView {
     });
     chip.append(remove);
     return chip;
+  }
+
+  /** What the model takes (its signature) and the data it was trained on. */
+  private _inputs(v: IModelVersion): HTMLElement {
+    const box = h('div', 'cellops-model-inputs');
+    box.append(
+      h(
+        'div',
+        'cellops-model-signature',
+        this._trans.__('Input: %1', describeSignature(v.signature, this._trans))
+      ),
+      ...v.lineage.data_fingerprints.map(print =>
+        h(
+          'div',
+          'cellops-model-data',
+          this._trans.__('Trained on %1', describeFingerprint(print))
+        )
+      )
+    );
+    return box;
   }
 
   private _lineage(v: IModelVersion): HTMLElement {
@@ -176,8 +205,23 @@ export class ModelsView extends Widget implements ISidebarView {
       this._options.onOpenExecution(id);
     });
     line.append(link);
-    if (v.lineage.notebook !== null) {
-      line.append(h('span', 'cellops-lineage-notebook', v.lineage.notebook));
+    const { notebook, version_id, version_number } = v.lineage;
+    if (notebook !== null) {
+      line.append(h('span', 'cellops-lineage-notebook', notebook));
+    }
+    if (notebook !== null && version_id !== null && version_number !== null) {
+      const version = h(
+        'button',
+        'cellops-lineage-version',
+        this._trans.__('notebook version %1', String(version_number))
+      );
+      version.title = this._trans.__(
+        'Show the notebook as it was when this model was registered'
+      );
+      version.addEventListener('click', () => {
+        this._options.onOpenNotebookVersion(notebook, version_id);
+      });
+      line.append(version);
     }
     return line;
   }

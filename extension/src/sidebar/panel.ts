@@ -34,6 +34,7 @@ export class CellopsSidebar extends Panel {
     this._client = options.client;
     this._notebooks = options.notebooks;
     this._activity = options.activity;
+    this._docManager = options.docManager;
     this._trans = options.translator.load('cellops');
     this.id = SIDEBAR_ID;
     this.title.icon = cellopsIcon;
@@ -61,6 +62,15 @@ export class CellopsSidebar extends Panel {
       client: options.client,
       trans: this._trans,
       onError: report,
+      onOpenExecution: id => void this.showExecution(id),
+      onOpenNotebookVersion: (notebook, id) =>
+        void this.showNotebookVersion(notebook, id)
+    });
+    this._versions = new VersionsView({
+      client: options.client,
+      trans: this._trans,
+      docManager: options.docManager,
+      onError: report,
       onOpenExecution: id => void this.showExecution(id)
     });
     // Timeline pages load in the background: a failure there clears with the next refresh.
@@ -84,13 +94,7 @@ export class CellopsSidebar extends Panel {
       caption: this._trans.__(
         'Numbered versions of this notebook: compare, restore'
       ),
-      view: new VersionsView({
-        client: options.client,
-        trans: this._trans,
-        docManager: options.docManager,
-        onError: report,
-        onOpenExecution: id => void this.showExecution(id)
-      })
+      view: this._versions
     });
     this.addTab({
       id: 'models',
@@ -143,6 +147,28 @@ export class CellopsSidebar extends Panel {
   async showExecution(executionId: number): Promise<void> {
     this.selectTab('runs');
     await this._guard(() => this._runs.showExecution(executionId));
+  }
+
+  /**
+   * The Versions tab of `notebook` (opened if it is not the one followed) with version
+   * `versionId` marked: where a model's lineage points.
+   */
+  async showNotebookVersion(
+    notebook: string,
+    versionId: number
+  ): Promise<void> {
+    await this._guard(async () => {
+      if (this._path() !== notebook) {
+        const opened = this._docManager.openOrReveal(notebook);
+        if (!(opened instanceof NotebookPanel)) {
+          throw new Error(this._trans.__('Cannot open %1', notebook));
+        }
+        await opened.context.ready;
+        this._follow(opened);
+      }
+      this._versions.focusVersion(notebook, versionId);
+      this.selectTab('versions');
+    });
   }
 
   /** Show model `name`'s versions in the Models tab; `version` marked and scrolled to. */
@@ -312,6 +338,8 @@ export class CellopsSidebar extends Panel {
   private readonly _body = new Panel();
   private readonly _runs: RunsTab;
   private readonly _models: ModelsView;
+  private readonly _versions: VersionsView;
+  private readonly _docManager: IDocumentManager;
   private _current = 'runs';
   private _followed: NotebookPanel | null = null;
   private _inFlight: Promise<void> | null = null;

@@ -53,6 +53,17 @@ export class VersionsView extends Widget implements ISidebarView {
     }
     this._loaded = true;
     this._render();
+    await this._revealFocused();
+  }
+
+  /**
+   * Mark version `id` of notebook `path` and scroll to it once shown, loading older
+   * pages as needed. Kept across the reset that following `path` brings.
+   */
+  focusVersion(path: string, id: number): void {
+    this._focus = { path, id };
+    this._reveal = true;
+    this._render();
   }
 
   reset(): void {
@@ -90,6 +101,7 @@ export class VersionsView extends Widget implements ISidebarView {
         this._next = page.next;
         this._pagedBeyondFirst = true;
         this._render();
+        await this._revealFocused();
       }
     } catch (error) {
       this._onError(error);
@@ -148,6 +160,30 @@ export class VersionsView extends Widget implements ISidebarView {
     }
   }
 
+  /** The id of the marked version, if it belongs to the notebook shown. */
+  private _focusedId(): number | null {
+    return this._focus !== null && this._focus.path === this._path
+      ? this._focus.id
+      : null;
+  }
+
+  /** Scroll the marked version into view; page on while it is not loaded yet. */
+  private async _revealFocused(): Promise<void> {
+    const id = this._focusedId();
+    if (!this._reveal || id === null) {
+      return;
+    }
+    const row = this._rows.get(id);
+    if (row === undefined) {
+      await this._loadMore(); // does nothing once there is no older page
+      return;
+    }
+    if (this.isVisible) {
+      row.scrollIntoView({ block: 'nearest' });
+      this._reveal = false;
+    }
+  }
+
   private _render(): void {
     const versions = [...this._versions.values()].sort(
       (a, b) => b.number - a.number
@@ -163,6 +199,10 @@ export class VersionsView extends Widget implements ISidebarView {
         row = this._createRow(version);
         this._rows.set(version.id, row);
       }
+      row.classList.toggle(
+        'cellops-version-focused',
+        version.id === this._focusedId()
+      );
       if (row !== before) {
         this._list.insertBefore(row, before);
       }
@@ -274,6 +314,8 @@ export class VersionsView extends Widget implements ISidebarView {
   private readonly _more = h('button', 'cellops-load-more jp-mod-styled');
   private _path: string | null = null;
   private _next: string | null = null;
+  private _focus: { path: string; id: number } | null = null;
+  private _reveal = false;
   private _pagedBeyondFirst = false;
   private _loaded = false;
 }

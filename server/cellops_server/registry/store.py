@@ -294,6 +294,7 @@ class Registry:
             executions.c.run_id,
             notebooks.c.path.label("notebook"),
             versions.c.id.label("notebook_version_id"),
+            versions.c.number.label("notebook_version_number"),
         ).select_from(
             mv.join(models, models.c.id == mv.c.model_id)
             .outerjoin(executions, executions.c.msg_id == mv.c.lineage_msg_id)
@@ -340,6 +341,7 @@ def _version(r: Any, aliases: dict[str, int]) -> ModelVersion:
             execution_id=r.execution_id,
             run_id=r.run_id,
             version_id=r.notebook_version_id,
+            version_number=r.notebook_version_number,
             notebook=r.notebook,
             data_fingerprints=r.data_fingerprints,
         ),
