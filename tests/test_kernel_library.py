@@ -118,6 +118,21 @@ print(json.dumps([same(cellops.load("iris")), same(cellops.load("iris", alias="c
     run(client, 'print(cellops.register(model, "iris").version)')
     model = server.api.cellops("models/iris")
     assert model["latest_version"] == 2 and model["aliases"] == {"champion": 1}
+
+    # Aliases move and go, descriptions and tags change, from the notebook.
+    run(
+        client,
+        """
+cellops.set_alias("iris", "champion", 2)
+cellops.update_version("iris", 1, description="baseline, all features", tags={"stage": "retired"})
+cellops.delete_alias("iris", "champion")
+""",
+    )
+    assert server.api.cellops("models/iris")["aliases"] == {}
+    v1 = server.api.cellops("models/iris/versions/1")
+    assert v1["description"] == "baseline, all features" and v1["tags"] == {"stage": "retired"}
+    nothing = run(client, 'cellops.update_version("iris", 1)', ok=False)["error"]
+    assert nothing["ename"] == "ValueError" and "description= and/or tags=" in nothing["evalue"]
     client.close()
 
 

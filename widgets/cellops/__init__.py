@@ -28,7 +28,16 @@ from .client import (
     client,
     reset_client,
 )
-from .registry import ModelVersion, get_version, list_versions, load, register, set_alias
+from .registry import (
+    ModelVersion,
+    delete_alias,
+    get_version,
+    list_versions,
+    load,
+    register,
+    set_alias,
+    update_version,
+)
 from .serialize import UnsafeModelError
 from .tracking import flush, log_metrics, log_params, set_tags
 
@@ -45,6 +54,7 @@ __all__ = [
     "__version__",
     "autolog",
     "client",
+    "delete_alias",
     "flush",
     "get_version",
     "list_versions",
@@ -55,6 +65,7 @@ __all__ = [
     "reset_client",
     "set_alias",
     "set_tags",
+    "update_version",
 ]
 
 

@@ -329,6 +329,35 @@ def set_alias(name: str, alias: str, version: int) -> None:
     client().send_json("PUT", f"models/{segment(name)}/aliases/{alias}", {"version": int(version)})
 
 
+def delete_alias(name: str, alias: str) -> None:
+    """Remove ``alias`` from ``name`` (the version it pointed at stays)."""
+    check_name(name)
+    check_alias(alias)
+    client().request("DELETE", f"models/{segment(name)}/aliases/{alias}")
+
+
+def update_version(
+    name: str,
+    version: int,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> ModelVersion:
+    """Change a version's description and/or replace its tags; answers the version."""
+    check_name(name)
+    if description is None and tags is None:
+        raise ValueError("pass description= and/or tags= to change")
+    if description is not None and not isinstance(description, str):
+        raise ValueError(f"description must be a string; got {type(description).__name__}")
+    body: dict[str, Any] = {}
+    if description is not None:
+        body["description"] = description
+    if tags is not None:
+        body["tags"] = tracking.validate_tags(tags)
+    path = f"models/{segment(name)}/versions/{int(version)}"
+    return ModelVersion.from_json(client().send_json("PATCH", path, body))
+
+
 def list_versions(name: str) -> list[ModelVersion]:
     """Every version of ``name``, oldest first."""
     from urllib.parse import quote
