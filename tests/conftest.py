@@ -9,6 +9,7 @@ import pytest
 from cellops_server.store import Store
 
 from .postgres import fresh_postgres_database, require_postgres  # noqa: F401 - re-exported
+from .support import JupyterServer, zero_config_server
 
 
 @pytest.fixture
@@ -35,3 +36,15 @@ def store(db_url: str, tmp_path: Path) -> Iterator[Store]:
     s = Store(db_url, str(tmp_path / "artifacts"))
     yield s
     s.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def kernel_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JupyterServer]:
+    """A module's zero-configuration Jupyter server (kernels get only what cellops gives
+    them; CELLOPS_AUTOLOG is dropped too), once per store."""
+    db_url = request.getfixturevalue("module_pg_url") if request.param == "postgresql" else None
+    tmp = tmp_path_factory.mktemp(f"kernels-{request.param}")
+    with zero_config_server(tmp, db_url, drop=("CELLOPS_AUTOLOG",)) as srv:
+        yield srv

@@ -9,12 +9,11 @@ training data's fingerprint and signature. The store is SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from .support import JupyterServer, KernelClient, zero_config_server
+from .support import JupyterServer, KernelClient
 from .test_kernel_library import last_json, run
 
 SETUP = """
@@ -29,34 +28,24 @@ X, y = load_iris(return_X_y=True)
 """
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[JupyterServer]:
-    db_url = request.getfixturevalue("module_pg_url") if request.param == "postgresql" else None
-    tmp = tmp_path_factory.mktemp(f"autolog-{request.param}")
-    with zero_config_server(tmp, db_url, drop=("CELLOPS_AUTOLOG",)) as srv:
-        yield srv
-
-
-def logs_by_msg_id(server: JupyterServer, notebook: str, msg_ids: list[str]) -> list[dict]:
+def logs_by_msg_id(kernel_server: JupyterServer, notebook: str, msg_ids: list[str]) -> list[dict]:
     """The logs of each cell's execution record (waiting for the writer to record them)."""
-    body = server.api.wait_for(
+    body = kernel_server.api.wait_for(
         "executions",
         lambda b: set(msg_ids) <= {e["msg_id"] for e in b["items"]},
         notebook=notebook,
         limit=200,
     )
     ids = {e["msg_id"]: e["id"] for e in body["items"]}
-    return [server.api.cellops(f"executions/{ids[m]}/logs") for m in msg_ids]
+    return [kernel_server.api.cellops(f"executions/{ids[m]}/logs") for m in msg_ids]
 
 
 def values(logs: dict[str, Any], metric: str) -> list[float]:
     return [p["value"] for p in logs["metrics"].get(metric, [])]
 
 
-def test_each_fit_is_recorded_once_on_its_cell(server: JupyterServer) -> None:
-    client = server.connect(server.new_session("auto.ipynb"))
+def test_each_fit_is_recorded_once_on_its_cell(kernel_server: JupyterServer) -> None:
+    client = kernel_server.connect(kernel_server.new_session("auto.ipynb"))
     run(client, SETUP + "cellops.autolog()")
     lr = run(
         client,
@@ -86,7 +75,7 @@ def test_each_fit_is_recorded_once_on_its_cell(server: JupyterServer) -> None:
     run(client, "assert cellops.flush(10)")
 
     lr_logs, pipe_logs, grid_logs, cv_logs = logs_by_msg_id(
-        server, "auto.ipynb", [lr["msg_id"], pipe["msg_id"], grid["msg_id"], cv["msg_id"]]
+        kernel_server, "auto.ipynb", [lr["msg_id"], pipe["msg_id"], grid["msg_id"], cv["msg_id"]]
     )
 
     assert lr_logs["params"]["C"] == 0.5 and lr_logs["params"]["max_iter"] == 1000
@@ -119,8 +108,8 @@ def test_each_fit_is_recorded_once_on_its_cell(server: JupyterServer) -> None:
     client.close()
 
 
-def test_register_gets_fingerprints_and_signature(server: JupyterServer) -> None:
-    client = server.connect(server.new_session("fp.ipynb"))
+def test_register_gets_fingerprints_and_signature(kernel_server: JupyterServer) -> None:
+    client = kernel_server.connect(kernel_server.new_session("fp.ipynb"))
     run(client, SETUP + "cellops.autolog()")
     reg = run(
         client,
@@ -133,7 +122,7 @@ print(json.dumps({"version": mv.version, "sha": sha}))
 """,
     )
     out = last_json(reg["stdout"])
-    v1 = server.api.cellops(f"models/auto-iris/versions/{out['version']}")
+    v1 = kernel_server.api.cellops(f"models/auto-iris/versions/{out['version']}")
     x_print, y_print = v1["lineage"]["data_fingerprints"]
     assert x_print == {
         "role": "X",
@@ -154,7 +143,7 @@ search = GridSearchCV(LogisticRegression(max_iter=1000), {"C": [0.5, 1.0]}, cv=3
 print(cellops.register(search.best_estimator_, "auto-best").version)
 """,
     )
-    [vb] = server.api.cellops("models/auto-best/versions")["items"]
+    [vb] = kernel_server.api.cellops("models/auto-best/versions")["items"]
     assert best["error"] is None and vb["lineage"]["data_fingerprints"][0]["shape"] == [150, 2]
     assert vb["signature"]["shape"] == [None, 2]
     client.close()
@@ -166,8 +155,8 @@ def error_of(client: KernelClient, code: str) -> tuple[str, str]:
     return error["ename"], error["evalue"]
 
 
-def test_user_code_sees_the_same_results_and_errors(server: JupyterServer) -> None:
-    client = server.connect(server.new_session("same.ipynb"))
+def test_user_code_sees_the_same_results_and_errors(kernel_server: JupyterServer) -> None:
+    client = kernel_server.connect(kernel_server.new_session("same.ipynb"))
     run(client, SETUP)
     bad_fit = "LogisticRegression().fit(X, y[:10])"
     bad_pipe = 'Pipeline([("lr", LogisticRegression(C=-1))]).fit(X, y)'
@@ -178,7 +167,7 @@ def test_user_code_sees_the_same_results_and_errors(server: JupyterServer) -> No
     assert without[0][0] == "ValueError" and "inconsistent numbers of samples" in without[0][1]
     # A failed fit leaves the depth counter at zero: the next fit is recorded.
     after = run(client, "LogisticRegression(max_iter=1000, C=3.0).fit(X, y); cellops.flush(10)")
-    [logs] = logs_by_msg_id(server, "same.ipynb", [after["msg_id"]])
+    [logs] = logs_by_msg_id(kernel_server, "same.ipynb", [after["msg_id"]])
     assert logs["params"]["C"] == 3.0
 
     # A failure inside autolog itself is swallowed, reported once, and the fit is unaffected.
@@ -216,8 +205,8 @@ print(json.dumps([getattr(L.fit, "__cellops_autolog__", False),
     client.close()
 
 
-def test_env_setting_enables_autolog_lazily(server: JupyterServer) -> None:
-    client = server.connect(server.new_session("env.ipynb"))
+def test_env_setting_enables_autolog_lazily(kernel_server: JupyterServer) -> None:
+    client = kernel_server.connect(kernel_server.new_session("env.ipynb"))
     run(client, 'import os\nos.environ["CELLOPS_AUTOLOG"] = "1"\nimport cellops, json, sys')
     # import cellops did not import scikit-learn, nor did a cell that does not use it.
     light = run(client, 'print(json.dumps("sk" + "learn" in sys.modules))')
@@ -232,6 +221,6 @@ DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y)
 cellops.flush(10)
 """,
     )
-    [logs] = logs_by_msg_id(server, "env.ipynb", [fit["msg_id"]])
+    [logs] = logs_by_msg_id(kernel_server, "env.ipynb", [fit["msg_id"]])
     assert logs["params"]["max_depth"] == 2 and len(values(logs, "fit_duration_ms")) == 1
     client.close()

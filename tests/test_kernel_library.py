@@ -11,14 +11,13 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .support import CELLOPS_CLIENT_ENV as CLEAN_ENV
-from .support import JupyterServer, KernelClient, free_port, zero_config_server
+from .support import JupyterServer, KernelClient, free_port
 
 TRAIN = """
 import json, warnings
@@ -28,16 +27,6 @@ from sklearn.linear_model import LogisticRegression
 X, y = load_iris(return_X_y=True)
 model = LogisticRegression(max_iter=1000).fit(X, y)
 """
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[JupyterServer]:
-    db_url = request.getfixturevalue("module_pg_url") if request.param == "postgresql" else None
-    tmp = tmp_path_factory.mktemp(f"kernel-{request.param}")
-    with zero_config_server(tmp, db_url) as srv:
-        yield srv
 
 
 def run(client: KernelClient, code: str, ok: bool = True) -> dict[str, Any]:
@@ -57,8 +46,8 @@ def last_json(text: str) -> Any:
     return json.loads(text.strip().splitlines()[-1])
 
 
-def test_register_load_and_lineage(server: JupyterServer) -> None:
-    client = server.connect(server.new_session("iris.ipynb"))
+def test_register_load_and_lineage(kernel_server: JupyterServer) -> None:
+    client = kernel_server.connect(kernel_server.new_session("iris.ipynb"))
     run(client, TRAIN)
     reg = run(
         client,
@@ -87,7 +76,7 @@ print(json.dumps([same(cellops.load("iris")), same(cellops.load("iris", alias="c
     )
     assert last_json(loaded["stdout"]) == [True, True, True]
 
-    versions = server.api.wait_for(
+    versions = kernel_server.api.wait_for(
         "models/iris/versions", lambda b: b["items"] and b["items"][0]["lineage"]["execution_id"]
     )["items"]
     [v1] = versions
@@ -103,20 +92,20 @@ print(json.dumps([same(cellops.load("iris")), same(cellops.load("iris", alias="c
     assert lineage["data_fingerprints"] == []
 
     # The values logged from the cell are attached to that cell's execution record.
-    execution = server.api.cellops(f"executions/{lineage['execution_id']}")
+    execution = kernel_server.api.cellops(f"executions/{lineage['execution_id']}")
     assert execution["msg_id"] == reg["msg_id"]
-    logs = server.api.cellops(f"executions/{lineage['execution_id']}/logs")
+    logs = kernel_server.api.cellops(f"executions/{lineage['execution_id']}/logs")
     assert logs["params"] == {"C": 1.0, "solver": "lbfgs"}
     assert logs["tags"] == {"stage": "baseline"}
     assert [p["value"] for p in logs["metrics"]["accuracy"]] == [accuracy]
     assert [(p["step"], p["value"]) for p in logs["metrics"]["loss"]] == [(1, 0.5), (2, 0.25)]
 
-    model = server.api.cellops("models/iris")
+    model = kernel_server.api.cellops("models/iris")
     assert model["latest_version"] == 1 and model["aliases"] == {"champion": 1}
 
     # A second registration is version 2; the alias stays on version 1.
     run(client, 'print(cellops.register(model, "iris").version)')
-    model = server.api.cellops("models/iris")
+    model = kernel_server.api.cellops("models/iris")
     assert model["latest_version"] == 2 and model["aliases"] == {"champion": 1}
 
     # Aliases move and go, descriptions and tags change, from the notebook.
@@ -128,18 +117,18 @@ cellops.update_version("iris", 1, description="baseline, all features", tags={"s
 cellops.delete_alias("iris", "champion")
 """,
     )
-    assert server.api.cellops("models/iris")["aliases"] == {}
-    v1 = server.api.cellops("models/iris/versions/1")
+    assert kernel_server.api.cellops("models/iris")["aliases"] == {}
+    v1 = kernel_server.api.cellops("models/iris/versions/1")
     assert v1["description"] == "baseline, all features" and v1["tags"] == {"stage": "retired"}
     nothing = run(client, 'cellops.update_version("iris", 1)', ok=False)["error"]
     assert nothing["ename"] == "ValueError" and "description= and/or tags=" in nothing["evalue"]
     client.close()
 
 
-def test_unsafe_and_non_models_are_refused(server: JupyterServer) -> None:
-    client = server.connect(server.new_session("unsafe.ipynb"))
+def test_unsafe_and_non_models_are_refused(kernel_server: JupyterServer) -> None:
+    client = kernel_server.connect(kernel_server.new_session("unsafe.ipynb"))
     run(client, TRAIN)
-    before = server.api.cellops("models")["items"]
+    before = kernel_server.api.cellops("models")["items"]
     unsafe = run(
         client,
         """
@@ -163,12 +152,12 @@ cellops.register(pipe, "unsafe")
     bad_name = run(client, 'cellops.register(model, "../etc")', ok=False)["error"]
     assert bad_name["ename"] == "ValueError" and "model name" in bad_name["evalue"]
 
-    assert server.api.cellops("models")["items"] == before
+    assert kernel_server.api.cellops("models")["items"] == before
     client.close()
 
 
-def test_logging_survives_an_unreachable_server(server: JupyterServer) -> None:
-    client = server.connect(server.new_session("offline.ipynb"))
+def test_logging_survives_an_unreachable_server(kernel_server: JupyterServer) -> None:
+    client = kernel_server.connect(kernel_server.new_session("offline.ipynb"))
     dead = f"http://127.0.0.1:{free_port()}/"
     first = run(
         client,
@@ -198,8 +187,8 @@ print(cellops.flush(2), statistics.median(times))
     client.close()
 
 
-def test_bad_input_is_the_users_error(server: JupyterServer) -> None:
-    client = server.connect(server.new_session("bad.ipynb"))
+def test_bad_input_is_the_users_error(kernel_server: JupyterServer) -> None:
+    client = kernel_server.connect(kernel_server.new_session("bad.ipynb"))
     run(client, "import cellops")
     for code, words in [
         ('cellops.log_metrics({"loss": float("nan")})', "must be finite"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import nbformat
@@ -23,7 +22,7 @@ from cellops_server.schemas import LineageIn, ModelVersionCreate
 from cellops_server.store import NotFound, Store
 
 from .records import execution, run
-from .support import JupyterServer, execute_headless, zero_config_server
+from .support import JupyterServer, execute_headless
 from .test_kernel_library import last_json
 from .test_kernel_library import run as run_cell
 
@@ -223,19 +222,8 @@ CELLS = [
 ]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[JupyterServer]:
-    db_url = request.getfixturevalue("module_pg_url") if request.param == "postgresql" else None
-    tmp = tmp_path_factory.mktemp(f"lineage-{request.param}")
-    with zero_config_server(tmp, db_url) as srv:
-        yield srv
-
-
-def test_minimal_notebook_reproduces_the_predictions(server: JupyterServer) -> None:
-
-    client = server.connect(server.new_session("train.ipynb"))
+def test_minimal_notebook_reproduces_the_predictions(kernel_server: JupyterServer) -> None:
+    client = kernel_server.connect(kernel_server.new_session("train.ipynb"))
     results = [run_cell(client, code) for code in CELLS[:-1]]
     run_cell(client, "1 / 0", ok=False)  # a failing cell: left out of both notebooks
     results.append(run_cell(client, CELLS[-1]))
@@ -243,7 +231,7 @@ def test_minimal_notebook_reproduces_the_predictions(server: JupyterServer) -> N
     out = last_json(results[-1]["stdout"])
     path = f"models/rf/versions/{out['v']}/notebook"
 
-    full = server.api.wait_for(path, lambda b: True)  # 409 until the execution is stored
+    full = kernel_server.api.wait_for(path, lambda b: True)  # 409 until the execution is stored
     nbformat.validate(nbformat.from_dict(full))
     assert len(full["cells"]) == len(CELLS), json.dumps(full)[
         -3000:
@@ -255,7 +243,7 @@ def test_minimal_notebook_reproduces_the_predictions(server: JupyterServer) -> N
     assert len(meta["skipped_failed_cells"]) == 1
     assert meta["skipped_failed_cells"][0]["status"] == "error"
 
-    minimal = server.api.cellops(path, minimal="true")
+    minimal = kernel_server.api.cellops(path, minimal="true")
     sources = [c["source"] for c in minimal["cells"]]
     assert not any("greeting" in s for s in sources), sources
     assert not any("cellops" in s for s in sources), sources

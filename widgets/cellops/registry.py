@@ -360,14 +360,12 @@ def update_version(
 
 def list_versions(name: str) -> list[ModelVersion]:
     """Every version of ``name``, oldest first."""
-    from urllib.parse import quote
-
     check_name(name)
     api = client()
     versions: list[ModelVersion] = []
     cursor: str | None = None
     while True:
-        query = "?limit=200" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
+        query = "?limit=200" + (f"&cursor={segment(cursor)}" if cursor else "")
         page = api.get_json(f"models/{segment(name)}/versions{query}")
         versions.extend(ModelVersion.from_json(item) for item in page["items"])
         cursor = page.get("next")

@@ -27,7 +27,6 @@ from .client import client
 from .registry import (
     ModelVersion,
     check_model,
-    check_name,
     json_safe,
     list_versions,
     register_for,
@@ -214,7 +213,7 @@ class ModelCard(w.VBox):
             self.version = register_for(
                 self.execution,
                 self.model,
-                check_name(self.name.value.strip()),
+                self.name.value.strip(),
                 alias=self.alias.value.strip() or None,
                 trusted=self.trusted,
             )

@@ -14,6 +14,19 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
+/** A button with a tooltip that runs `onClick`. */
+export function button(
+  className: string,
+  text: string,
+  title: string,
+  onClick: () => void
+): HTMLButtonElement {
+  const node = h('button', className, text);
+  node.title = title;
+  node.addEventListener('click', onClick);
+  return node;
+}
+
 /** "2 minutes ago", with the exact time as its tooltip. */
 export function timeSpan(className: string, iso: string): HTMLElement {
   const node = h('time', className, relativeTime(iso));

@@ -3,7 +3,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { CellopsClient, IModel, IModelVersion } from '../api';
-import { emptyState, h, timeSpan } from './dom';
+import { button, emptyState, h, timeSpan } from './dom';
 import { describeFingerprint, describeSignature } from './format';
 import { ISidebarView } from './tabs';
 
@@ -155,12 +155,15 @@ export class ModelsView extends Widget implements ISidebarView {
 
   private _aliasChip(model: string, alias: string): HTMLElement {
     const chip = h('span', 'cellops-alias', alias);
-    const remove = h('button', 'cellops-alias-remove', '×');
-    remove.title = this._trans.__('Remove the alias %1', alias);
-    remove.addEventListener('click', () => {
-      void this._act(() => this._options.client.deleteAlias(model, alias));
-    });
-    chip.append(remove);
+    chip.append(
+      button(
+        'cellops-alias-remove',
+        '×',
+        this._trans.__('Remove the alias %1', alias),
+        () =>
+          void this._act(() => this._options.client.deleteAlias(model, alias))
+      )
+    );
     return chip;
   }
 
@@ -193,35 +196,33 @@ export class ModelsView extends Widget implements ISidebarView {
       );
       return line;
     }
-    const link = h(
-      'button',
-      'cellops-lineage-execution',
-      this._trans.__('from execution %1', String(id))
+    line.append(
+      button(
+        'cellops-lineage-execution',
+        this._trans.__('from execution %1', String(id)),
+        this._trans.__('Show the execution that registered this version'),
+        () => {
+          this._options.onOpenExecution(id);
+        }
+      )
     );
-    link.title = this._trans.__(
-      'Show the execution that registered this version'
-    );
-    link.addEventListener('click', () => {
-      this._options.onOpenExecution(id);
-    });
-    line.append(link);
     const { notebook, version_id, version_number } = v.lineage;
     if (notebook !== null) {
       line.append(h('span', 'cellops-lineage-notebook', notebook));
     }
     if (notebook !== null && version_id !== null && version_number !== null) {
-      const version = h(
-        'button',
-        'cellops-lineage-version',
-        this._trans.__('notebook version %1', String(version_number))
+      line.append(
+        button(
+          'cellops-lineage-version',
+          this._trans.__('notebook version %1', String(version_number)),
+          this._trans.__(
+            'Show the notebook as it was when this model was registered'
+          ),
+          () => {
+            this._options.onOpenNotebookVersion(notebook, version_id);
+          }
+        )
       );
-      version.title = this._trans.__(
-        'Show the notebook as it was when this model was registered'
-      );
-      version.addEventListener('click', () => {
-        this._options.onOpenNotebookVersion(notebook, version_id);
-      });
-      line.append(version);
     }
     return line;
   }
@@ -229,21 +230,24 @@ export class ModelsView extends Widget implements ISidebarView {
   private _actions(v: IModelVersion): HTMLElement {
     const trans = this._trans;
     const bar = h('div', 'cellops-model-actions');
-    const alias = h('button', 'cellops-set-alias', trans.__('Set alias…'));
-    alias.addEventListener('click', () => void this._askAlias(v));
-    const full = h(
-      'button',
+    const alias = button(
+      'cellops-set-alias',
+      trans.__('Set alias…'),
+      trans.__('Point an alias at this version'),
+      () => void this._askAlias(v)
+    );
+    const full = button(
       'cellops-download-lineage',
-      trans.__('Lineage notebook')
+      trans.__('Lineage notebook'),
+      trans.__('The cells that ran up to the registration'),
+      () => void this._download(v, false)
     );
-    full.addEventListener('click', () => void this._download(v, false));
-    const minimal = h(
-      'button',
+    const minimal = button(
       'cellops-download-minimal',
-      trans.__('Minimal')
+      trans.__('Minimal'),
+      trans.__('Only the cells this model depends on'),
+      () => void this._download(v, true)
     );
-    minimal.title = trans.__('Only the cells this model depends on');
-    minimal.addEventListener('click', () => void this._download(v, true));
     bar.append(alias, full, minimal);
     return bar;
   }

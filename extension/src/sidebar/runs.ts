@@ -2,35 +2,40 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { CellopsClient, IRun } from '../api';
-import { h, emptyState, makeActivatable } from './dom';
-import { pageOrEmpty } from './errors';
+import { h, makeActivatable } from './dom';
+import { PagedRows } from './pagedRows';
 import { absoluteTime, kernelName, relativeTime, shortCommit } from './format';
 
 /**
  * The runs (kernel sessions) of one notebook, newest first (`.cellops-runs`).
- *
- * Rows are keyed by run id and updated in place, so a live refresh keeps the
- * keyboard focus and the scroll position.
  */
 export class RunsList extends Widget {
   constructor(options: IRunsListOptions) {
     super();
-    this._client = options.client;
     this._trans = options.trans;
     this._onOpen = options.onOpen;
+    this._runs = new PagedRows<IRun>({
+      listClass: 'cellops-runs',
+      fetch: (path, cursor) => options.client.runs(path, cursor),
+      order: run => run.id,
+      createRow: run => this._createRow(run),
+      updateRow: (row, run) => {
+        fillRow(row, run, this._trans);
+      },
+      onError: options.onError
+    });
     this.addClass('cellops-runs-view');
-    this._list.setAttribute('aria-label', this._trans.__('Runs'));
-    this._empty.textContent = this._trans.__('Run a cell to start tracking');
-    this._more.textContent = this._trans.__('Load more');
-    this._more.title = this._trans.__('Show older runs');
-    this._more.addEventListener('click', () => void this._loadMore());
-    this.node.append(this._empty, this._list, this._more);
-    this._render();
+    const { list, empty, more } = this._runs;
+    list.setAttribute('aria-label', this._trans.__('Runs'));
+    empty.textContent = this._trans.__('Run a cell to start tracking');
+    more.textContent = this._trans.__('Load more');
+    more.title = this._trans.__('Show older runs');
+    this.node.append(empty, list, more);
   }
 
   /** The notebook shown; `null` until the first refresh. */
   get path(): string | null {
-    return this._path;
+    return this._runs.path;
   }
 
   /** A run already loaded, by id. */
@@ -39,76 +44,13 @@ export class RunsList extends Widget {
   }
 
   /** Fetch the newest page for `path`; keeps older pages loaded with "Load more". */
-  async refresh(path: string): Promise<void> {
-    if (path !== this._path) {
-      this.clear();
-      this._path = path;
-    }
-    const page = await pageOrEmpty(() => this._client.runs(path));
-    if (path !== this._path) {
-      return; // the notebook changed while we waited
-    }
-    for (const run of page.items) {
-      this._runs.set(run.id, run);
-    }
-    if (!this._pagedBeyondFirst) {
-      this._next = page.next;
-    }
-    this._loaded = true;
-    this._render();
+  refresh(path: string): Promise<void> {
+    return this._runs.refresh(path);
   }
 
   /** Forget everything shown (another notebook became active). */
   clear(): void {
-    this._path = null;
     this._runs.clear();
-    this._rows.clear();
-    this._next = null;
-    this._pagedBeyondFirst = false;
-    this._loaded = false;
-    this._list.replaceChildren();
-    this._render();
-  }
-
-  private async _loadMore(): Promise<void> {
-    const path = this._path;
-    if (path === null || this._next === null) {
-      return;
-    }
-    this._more.disabled = true;
-    try {
-      const page = await this._client.runs(path, this._next);
-      if (path !== this._path) {
-        return;
-      }
-      page.items.forEach(run => this._runs.set(run.id, run));
-      this._next = page.next;
-      this._pagedBeyondFirst = true;
-      this._render();
-    } finally {
-      this._more.disabled = false;
-    }
-  }
-
-  private _render(): void {
-    const runs = [...this._runs.values()].sort((a, b) => b.id - a.id);
-    this._empty.hidden = !this._loaded || runs.length > 0;
-    this._list.hidden = runs.length === 0;
-    this._more.hidden = this._next === null;
-    // Walk newest to oldest, inserting new rows before the next existing one.
-    let before: Element | null = this._list.firstElementChild;
-    for (const run of runs) {
-      let row = this._rows.get(run.id);
-      if (row === undefined) {
-        row = this._createRow(run);
-        this._rows.set(run.id, row);
-        this._list.insertBefore(row, before);
-      } else if (row !== before) {
-        this._list.insertBefore(row, before);
-      }
-      fillRow(row, run, this._trans);
-      before = row.nextElementSibling;
-    }
   }
 
   private _createRow(run: IRun): HTMLElement {
@@ -140,18 +82,9 @@ export class RunsList extends Widget {
     return row;
   }
 
-  private readonly _client: CellopsClient;
   private readonly _trans: TranslationBundle;
   private readonly _onOpen: (run: IRun) => void;
-  private readonly _runs = new Map<number, IRun>();
-  private readonly _rows = new Map<number, HTMLElement>();
-  private readonly _list = h('ul', 'cellops-runs');
-  private readonly _empty = emptyState('');
-  private readonly _more = h('button', 'cellops-load-more jp-mod-styled');
-  private _path: string | null = null;
-  private _next: string | null = null;
-  private _pagedBeyondFirst = false;
-  private _loaded = false;
+  private readonly _runs: PagedRows<IRun>;
 }
 
 /** Write `run` into the row's parts (the row's structure never changes). */
@@ -196,4 +129,6 @@ export interface IRunsListOptions {
   trans: TranslationBundle;
   /** A run was clicked or chosen with Enter. */
   onOpen: (run: IRun) => void;
+  /** "Load more" failed. */
+  onError: (error: unknown) => void;
 }

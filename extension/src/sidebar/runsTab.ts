@@ -22,7 +22,8 @@ export class RunsTab extends Panel implements ISidebarView {
       trans,
       onOpen: run => {
         this.openRun(run);
-      }
+      },
+      onError: options.onError
     });
     this._runView = new RunView({
       ...options,

@@ -4,8 +4,8 @@ import { Widget } from '@lumino/widgets';
 
 import { CellopsClient, IVersion } from '../api';
 import { renderVersionDiff } from './diffView';
-import { emptyState, h, timeSpan } from './dom';
-import { pageOrEmpty } from './errors';
+import { button, h, timeSpan } from './dom';
+import { PagedRows } from './pagedRows';
 import { ISidebarView } from './tabs';
 
 /**
@@ -20,40 +20,41 @@ export class VersionsView extends Widget implements ISidebarView {
     this._docManager = options.docManager;
     this._onError = options.onError;
     this._onOpenExecution = options.onOpenExecution;
+    this._versions = new PagedRows<IVersion>({
+      listClass: 'cellops-versions',
+      fetch: (path, cursor) => this._client.versions(path, cursor),
+      order: version => version.number,
+      createRow: version => this._createRow(version),
+      updateRow: (row, version) => {
+        row.classList.toggle(
+          'cellops-version-focused',
+          version.id === this._focusedId()
+        );
+      },
+      onError: this._onError,
+      // Also after "Load more": the marked version may be on an older page.
+      onRendered: () => {
+        this._updateToolbar();
+        void this._revealFocused();
+      }
+    });
     this.addClass('cellops-versions-view');
     this._buildToolbar();
-    this._empty.textContent = this._trans.__(
+    const { list, empty, more } = this._versions;
+    empty.textContent = this._trans.__(
       'No versions yet. Run a cell to start tracking'
     );
-    this._list.setAttribute('aria-label', this._trans.__('Versions'));
-    this._more.textContent = this._trans.__('Load more');
-    this._more.addEventListener('click', () => void this._loadMore());
-    this.node.append(
-      this._toolbar,
-      this._diffHost,
-      this._empty,
-      this._list,
-      this._more
-    );
-    this._render();
+    list.setAttribute('aria-label', this._trans.__('Versions'));
+    more.textContent = this._trans.__('Load more');
+    this.node.append(this._toolbar, this._diffHost, empty, list, more);
+    this._updateToolbar();
   }
 
   async refresh(path: string): Promise<void> {
-    if (path !== this._path) {
+    if (path !== this._versions.path) {
       this.reset();
-      this._path = path;
     }
-    const page = await pageOrEmpty(() => this._client.versions(path));
-    if (path !== this._path) {
-      return;
-    }
-    page.items.forEach(v => this._versions.set(v.id, v));
-    if (!this._pagedBeyondFirst) {
-      this._next = page.next;
-    }
-    this._loaded = true;
-    this._render();
-    await this._revealFocused();
+    await this._versions.refresh(path);
   }
 
   /**
@@ -63,20 +64,13 @@ export class VersionsView extends Widget implements ISidebarView {
   focusVersion(path: string, id: number): void {
     this._focus = { path, id };
     this._reveal = true;
-    this._render();
+    this._versions.render();
   }
 
   reset(): void {
-    this._path = null;
-    this._versions.clear();
-    this._rows.clear();
     this._selected.clear();
-    this._next = null;
-    this._pagedBeyondFirst = false;
-    this._loaded = false;
-    this._list.replaceChildren();
     this._diffHost.replaceChildren();
-    this._render();
+    this._versions.clear();
   }
 
   private _buildToolbar(): void {
@@ -86,28 +80,6 @@ export class VersionsView extends Widget implements ISidebarView {
     );
     this._compare.addEventListener('click', () => void this._showDiff());
     this._toolbar.append(this._compare, this._hint);
-  }
-
-  private async _loadMore(): Promise<void> {
-    const path = this._path;
-    if (path === null || this._next === null) {
-      return;
-    }
-    this._more.disabled = true;
-    try {
-      const page = await this._client.versions(path, this._next);
-      if (path === this._path) {
-        page.items.forEach(v => this._versions.set(v.id, v));
-        this._next = page.next;
-        this._pagedBeyondFirst = true;
-        this._render();
-        await this._revealFocused();
-      }
-    } catch (error) {
-      this._onError(error);
-    } finally {
-      this._more.disabled = false;
-    }
   }
 
   private async _showDiff(): Promise<void> {
@@ -162,7 +134,7 @@ export class VersionsView extends Widget implements ISidebarView {
 
   /** The id of the marked version, if it belongs to the notebook shown. */
   private _focusedId(): number | null {
-    return this._focus !== null && this._focus.path === this._path
+    return this._focus !== null && this._focus.path === this._versions.path
       ? this._focus.id
       : null;
   }
@@ -173,9 +145,9 @@ export class VersionsView extends Widget implements ISidebarView {
     if (!this._reveal || id === null) {
       return;
     }
-    const row = this._rows.get(id);
+    const row = this._versions.row(id);
     if (row === undefined) {
-      await this._loadMore(); // does nothing once there is no older page
+      await this._versions.loadMore(); // does nothing once there is no older page
       return;
     }
     if (this.isVisible) {
@@ -184,34 +156,8 @@ export class VersionsView extends Widget implements ISidebarView {
     }
   }
 
-  private _render(): void {
-    const versions = [...this._versions.values()].sort(
-      (a, b) => b.number - a.number
-    );
-    this._empty.hidden = !this._loaded || versions.length > 0;
-    this._list.hidden = versions.length === 0;
-    this._toolbar.hidden = versions.length < 2;
-    this._more.hidden = this._next === null;
-    let before: Element | null = this._list.firstElementChild;
-    for (const version of versions) {
-      let row = this._rows.get(version.id);
-      if (row === undefined) {
-        row = this._createRow(version);
-        this._rows.set(version.id, row);
-      }
-      row.classList.toggle(
-        'cellops-version-focused',
-        version.id === this._focusedId()
-      );
-      if (row !== before) {
-        this._list.insertBefore(row, before);
-      }
-      before = row.nextElementSibling;
-    }
-    this._updateToolbar();
-  }
-
   private _updateToolbar(): void {
+    this._toolbar.hidden = this._versions.count < 2;
     const count = this._selected.size;
     this._compare.disabled = count !== 2;
     this._hint.textContent =
@@ -280,18 +226,16 @@ export class VersionsView extends Widget implements ISidebarView {
     if (id === null) {
       return [];
     }
-    const link = h(
-      'button',
-      'cellops-version-execution jp-Button jp-mod-minimal',
-      this._trans.__('from execution %1', id)
-    );
-    link.title = this._trans.__(
-      'Show the execution that produced this version'
-    );
-    link.addEventListener('click', () => {
-      this._onOpenExecution(id);
-    });
-    return [link];
+    return [
+      button(
+        'cellops-version-execution jp-Button jp-mod-minimal',
+        this._trans.__('from execution %1', id),
+        this._trans.__('Show the execution that produced this version'),
+        () => {
+          this._onOpenExecution(id);
+        }
+      )
+    ];
   }
 
   private readonly _client: CellopsClient;
@@ -299,8 +243,7 @@ export class VersionsView extends Widget implements ISidebarView {
   private readonly _docManager: IDocumentManager;
   private readonly _onError: (error: unknown) => void;
   private readonly _onOpenExecution: (id: number) => void;
-  private readonly _versions = new Map<number, IVersion>();
-  private readonly _rows = new Map<number, HTMLElement>();
+  private readonly _versions: PagedRows<IVersion>;
   private readonly _selected = new Set<number>();
   private readonly _toolbar = h('div', 'cellops-versions-toolbar');
   private readonly _compare = h(
@@ -309,15 +252,8 @@ export class VersionsView extends Widget implements ISidebarView {
   );
   private readonly _hint = h('span', 'cellops-versions-hint');
   private readonly _diffHost = h('div', 'cellops-diff-host');
-  private readonly _empty = emptyState('');
-  private readonly _list = h('ul', 'cellops-versions');
-  private readonly _more = h('button', 'cellops-load-more jp-mod-styled');
-  private _path: string | null = null;
-  private _next: string | null = null;
   private _focus: { path: string; id: number } | null = null;
   private _reveal = false;
-  private _pagedBeyondFirst = false;
-  private _loaded = false;
 }
 
 export interface IVersionsViewOptions {
