@@ -390,11 +390,15 @@ CELLOPS_CLIENT_ENV = ("CELLOPS_URL", "CELLOPS_TOKEN", "CELLOPS_SERVER_URL", "CEL
 
 @contextmanager
 def zero_config_server(
-    tmp: Path, db_url: str | None = None, drop: tuple[str, ...] = ()
+    tmp: Path,
+    db_url: str | None = None,
+    drop: tuple[str, ...] = (),
+    extra_args: list[str] | None = None,
 ) -> Iterator[JupyterServer]:
     """A Jupyter server with cellops (on ``db_url``, default its own SQLite) whose kernels
     get no cellops settings but the ones the extension gives them."""
-    server = JupyterServer(tmp, env={"CELLOPS_DB_URL": db_url} if db_url else {})
+    env = {"CELLOPS_DB_URL": db_url} if db_url else {}
+    server = JupyterServer(tmp, env=env, extra_args=extra_args)
     for name in (*CELLOPS_CLIENT_ENV, *drop):
         server.env.pop(name, None)
     with running(server):

@@ -9,11 +9,12 @@ training data's fingerprint and signature. The store is SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from .support import JupyterServer, KernelClient
+from .support import JupyterServer, KernelClient, zero_config_server
 from .test_kernel_library import last_json, run
 
 SETUP = """
@@ -205,9 +206,21 @@ print(json.dumps([getattr(L.fit, "__cellops_autolog__", False),
     client.close()
 
 
-def test_env_setting_enables_autolog_lazily(kernel_server: JupyterServer) -> None:
-    client = kernel_server.connect(kernel_server.new_session("env.ipynb"))
-    run(client, 'import os\nos.environ["CELLOPS_AUTOLOG"] = "1"\nimport cellops, json, sys')
+@pytest.fixture(scope="module")
+def autolog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    """A server whose administrator turned autolog on for every kernel."""
+    args = ["--CellopsConfig.autolog=True"]
+    tmp = tmp_path_factory.mktemp("autolog-setting")
+    with zero_config_server(tmp, drop=("CELLOPS_AUTOLOG",), extra_args=args) as srv:
+        yield srv
+
+
+def test_server_setting_enables_autolog_lazily_in_every_kernel(
+    autolog_server: JupyterServer,
+) -> None:
+    client = autolog_server.connect(autolog_server.new_session("env.ipynb"))
+    started = run(client, 'import cellops, json, os, sys\nprint(os.environ["CELLOPS_AUTOLOG"])')
+    assert started["stdout"].strip() == "1"
     # import cellops did not import scikit-learn, nor did a cell that does not use it.
     light = run(client, 'print(json.dumps("sk" + "learn" in sys.modules))')
     assert last_json(light["stdout"]) is False
@@ -221,6 +234,6 @@ DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y)
 cellops.flush(10)
 """,
     )
-    [logs] = logs_by_msg_id(kernel_server, "env.ipynb", [fit["msg_id"]])
+    [logs] = logs_by_msg_id(autolog_server, "env.ipynb", [fit["msg_id"]])
     assert logs["params"]["max_depth"] == 2 and len(values(logs, "fit_duration_ms")) == 1
     client.close()

@@ -135,7 +135,8 @@ class CellopsExtension(ExtensionApp):
 
     def _advertise_to_kernels(self) -> None:
         """Kernels inherit this process's environment: tell `import cellops` where this
-        server is and how to authenticate, so it needs no setup (CELLOPS_URL wins if set)."""
+        server is and how to authenticate, so it needs no setup (CELLOPS_URL wins if set),
+        and whether to autolog."""
         app = self.serverapp
         if getattr(app, "sock", ""):
             return  # a Unix socket: no URL a kernel could use
@@ -145,6 +146,8 @@ class CellopsExtension(ExtensionApp):
         token = getattr(app.identity_provider, "token", "")
         if token:
             os.environ["CELLOPS_SERVER_TOKEN"] = token
+        if self.cellops.autolog:  # an explicit CELLOPS_AUTOLOG (e.g. =0) wins
+            os.environ.setdefault("CELLOPS_AUTOLOG", "1")
 
     def _try_migrate(self, store: Store) -> None:
         try:

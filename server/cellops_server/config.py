@@ -76,6 +76,13 @@ class CellopsConfig(Configurable):
         help="Largest model artifact accepted by PUT /artifacts, in bytes (default 2 GiB).",
     )
 
+    autolog = Bool(
+        False,
+        config=True,
+        help="scikit-learn autologging in every kernel this server starts: they get "
+        "CELLOPS_AUTOLOG=1, so `import cellops` is enough (no cellops.autolog() call).",
+    )
+
     writer_batch_size = Int(1000, config=True, help="Records written to the store per batch.")
 
     writer_interval = Float(

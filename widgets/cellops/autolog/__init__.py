@@ -13,7 +13,8 @@ the input signature.
 What the user's code returns or raises is never changed; a failure inside autolog is
 swallowed and reported once on stderr.
 
-To turn it on in every kernel, set ``CELLOPS_AUTOLOG=1`` in the kernel's environment:
+To turn it on in every kernel, set ``CELLOPS_AUTOLOG=1`` in the kernel's environment
+(a Jupyter server with ``CellopsConfig.autolog = True`` sets it for its kernels):
 ``import cellops`` then stays light (scikit-learn is not imported) and autolog is
 enabled just before the first cell that runs once scikit-learn is imported or whose
 code mentions ``sklearn`` (right away if scikit-learn is already imported). A first
