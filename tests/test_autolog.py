@@ -73,10 +73,16 @@ def test_each_fit_is_recorded_once_on_its_cell(kernel_server: JupyterServer) -> 
         "print(json.dumps([float(scores.mean()), float(scores.std())]))",
     )
     cv_mean, cv_std = last_json(cv["stdout"])
+    scored = run(
+        client,
+        "print(json.dumps([pipe.score(X[:50], y[:50]), model.score(X, y), search.score(X, y)]))",
+    )
     run(client, "assert cellops.flush(10)")
 
-    lr_logs, pipe_logs, grid_logs, cv_logs = logs_by_msg_id(
-        kernel_server, "auto.ipynb", [lr["msg_id"], pipe["msg_id"], grid["msg_id"], cv["msg_id"]]
+    lr_logs, pipe_logs, grid_logs, cv_logs, score_logs = logs_by_msg_id(
+        kernel_server,
+        "auto.ipynb",
+        [lr["msg_id"], pipe["msg_id"], grid["msg_id"], cv["msg_id"], scored["msg_id"]],
     )
 
     assert lr_logs["params"]["C"] == 0.5 and lr_logs["params"]["max_iter"] == 1000
@@ -106,6 +112,11 @@ def test_each_fit_is_recorded_once_on_its_cell(kernel_server: JupyterServer) -> 
     assert values(cv_logs, "cv_score_mean") == [pytest.approx(cv_mean)]
     assert values(cv_logs, "cv_score_std") == [pytest.approx(cv_std)]
     assert "fit_duration_ms" not in cv_logs["metrics"] and cv_logs["params"] == {}
+
+    # score() calls the user makes are recorded, each once (a pipeline's or a search's
+    # inner score is not); the scoring inside fit and cross_val_score is not.
+    assert values(score_logs, "score") == pytest.approx(last_json(scored["stdout"]))
+    assert not {"score"} & (set(lr_logs["metrics"]) | set(cv_logs["metrics"]))
     client.close()
 
 

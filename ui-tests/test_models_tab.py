@@ -56,6 +56,14 @@ def test_models_tab_shows_versions_metrics_lineage_and_moves_aliases(lab: Lab) -
     )
     lab.screenshot("lineage-execution")
 
+    # What a cell logged shows under its execution: the training cell's metric.
+    sidebar.locator(".cellops-timeline .cellops-execution").first.click()
+    expect(detail.locator(".cellops-code")).to_contain_text("LogisticRegression(max_iter=300)")
+    metrics = detail.locator(".cellops-detail-metrics")
+    expect(metrics.locator("dt")).to_have_text(["train_accuracy"])
+    expect(metrics.locator("dd")).to_have_text([re.compile(r"^0\.9\d+$")])
+    lab.screenshot("logged-values")
+
     # The minimal lineage notebook downloads as a valid .ipynb holding the training cell.
     lab.sidebar_tab("models")
     with lab.page.expect_download() as download:

@@ -256,6 +256,21 @@ export interface ILineage {
   data_fingerprints: Record<string, unknown>[];
 }
 
+/** One logged value of a metric (`GET executions/{id}/logs`). */
+export interface IMetricPoint {
+  value: number;
+  step: number | null;
+  at: string;
+}
+
+/** What an execution logged with `cellops.log_*` (`GET executions/{id}/logs`). */
+export interface IExecutionLogs {
+  params: Record<string, unknown>;
+  /** Every logged value, oldest first. */
+  metrics: Record<string, IMetricPoint[]>;
+  tags: Record<string, string>;
+}
+
 /** One version of a model (`GET models/{name}/versions`). */
 export interface IModelVersion {
   model: string;
@@ -341,6 +356,11 @@ export class CellopsClient {
 
   execution(id: number): Promise<IExecution> {
     return requestAPI(`executions/${String(id)}`, {}, this.settings);
+  }
+
+  /** Params, metrics and tags an execution logged. */
+  executionLogs(id: number): Promise<IExecutionLogs> {
+    return requestAPI(`executions/${String(id)}/logs`, {}, this.settings);
   }
 
   /** Versions of a notebook, newest first. */

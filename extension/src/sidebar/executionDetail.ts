@@ -6,6 +6,7 @@ import { CellopsClient, IExecution } from '../api';
 import { renderOutputs } from '../render/outputs';
 import { h, timeSpan } from './dom';
 import { formatDuration } from './format';
+import { renderLoggedValues } from './loggedValues';
 
 /**
  * One execution: its code, status, timing, error and outputs
@@ -35,12 +36,16 @@ export class ExecutionDetail extends Panel {
    */
   display(execution: IExecution, cellFound: boolean): void {
     this._execution = execution;
+    // A live refresh of the same execution keeps its logged values until new ones come.
+    const logged = this._logged?.id === execution.id ? [this._logged.node] : [];
     this._header.node.replaceChildren(
       this._summary(execution),
       ...this._error(execution),
       this._cellNote(execution, cellFound),
-      this._code(execution)
+      this._code(execution),
+      ...logged
     );
+    void this._loadLogged(execution.id);
     this._outputs?.dispose();
     this._outputs =
       execution.outputs.length > 0
@@ -58,6 +63,7 @@ export class ExecutionDetail extends Panel {
   /** Hide and forget the execution. */
   clear(): void {
     this._execution = null;
+    this._logged = null;
     this._outputs?.dispose();
     this._outputs = null;
     this._header.node.replaceChildren();
@@ -133,6 +139,29 @@ export class ExecutionDetail extends Panel {
     return pre;
   }
 
+  /** What the cell logged (cellops.log_*, autolog), fetched after the rest. */
+  private async _loadLogged(id: number): Promise<void> {
+    let node: HTMLElement | null;
+    try {
+      const logs = await this._client.executionLogs(id);
+      node = renderLoggedValues(logs, this._trans);
+    } catch (error) {
+      node = h(
+        'div',
+        'cellops-detail-logs cellops-mod-error',
+        this._trans.__('Logged values could not be loaded: %1', String(error))
+      );
+    }
+    if (this._execution?.id !== id) {
+      return; // another execution is shown now
+    }
+    this._logged?.node.remove();
+    this._logged = node === null ? null : { id, node };
+    if (node !== null) {
+      this._header.node.append(node);
+    }
+  }
+
   private _noOutput(): Widget {
     const widget = new Widget();
     widget.addClass('cellops-outputs');
@@ -150,6 +179,7 @@ export class ExecutionDetail extends Panel {
   private readonly _header = new Widget();
   private _outputs: Widget | null = null;
   private _execution: IExecution | null = null;
+  private _logged: { id: number; node: HTMLElement } | null = null;
 }
 
 export interface IExecutionDetailOptions {

@@ -96,3 +96,8 @@ export function describeFingerprint(print: Record<string, unknown>): string {
   const line = parts.filter(p => p !== '').join(' ');
   return hash ? `${line} · ${hash}` : line;
 }
+
+/** A metric value: integers as they are, others to 4 significant digits. */
+export function formatMetric(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toPrecision(4);
+}

@@ -4,7 +4,7 @@ import { Widget } from '@lumino/widgets';
 
 import { CellopsClient, IModel, IModelVersion } from '../api';
 import { button, emptyState, h, timeSpan } from './dom';
-import { describeFingerprint, describeSignature } from './format';
+import { describeFingerprint, describeSignature, formatMetric } from './format';
 import { ISidebarView } from './tabs';
 
 export interface IModelsViewOptions {
@@ -314,8 +314,4 @@ export class ModelsView extends Widget implements ISidebarView {
   private _model: string | null = null;
   private _focused: number | null = null;
   private _reveal = false;
-}
-
-function formatMetric(value: number): string {
-  return Number.isInteger(value) ? String(value) : value.toPrecision(4);
 }

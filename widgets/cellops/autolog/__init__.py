@@ -5,7 +5,8 @@ again) logs, on the running cell: the estimator's own parameters, ``fit_duration
 ``training_score`` (``score(X, y)`` when ``y`` was given), and for GridSearchCV /
 RandomizedSearchCV ``best.<param>`` params, ``best_score`` and a ``cv_results`` tag (a
 compact JSON table, best candidate first). ``cross_val_score`` and single-metric
-``cross_validate`` log ``cv_score_mean`` / ``cv_score_std``. A fingerprint of the
+``cross_validate`` log ``cv_score_mean`` / ``cv_score_std``, and each ``score(X, y)``
+call of the user's logs ``score``. A fingerprint of the
 training data (shape, columns and dtypes, content hash) is remembered per fitted model,
 outside the model object, so ``cellops.register()`` can put it in the lineage and derive
 the input signature.

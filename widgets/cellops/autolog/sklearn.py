@@ -1,7 +1,9 @@
-"""The patches: the ``fit`` of each scikit-learn class that defines one, and cross-validation.
+"""The patches: the ``fit`` and ``score`` of each scikit-learn class that defines them,
+and cross-validation.
 
 Only the outermost call records (a thread-local depth counter), so a Pipeline's steps,
-a search's candidates and ``super().fit()`` chains are recorded once, as one fit.
+a search's candidates, ``super().fit()`` chains and the scoring done inside a fit or a
+cross-validation are recorded once, as the call the user made.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from .data import fingerprint, remember
 
 _MAX_CV_TAG = tracking.MAX_TAG_TEXT
 
-_originals: dict[type, Callable[..., Any]] = {}  # class -> its own fit, for disable()
+# (class, "fit" | "score") -> the function it defined, for disable()
+_originals: dict[tuple[type, str], Callable[..., Any]] = {}
 _cv_originals: dict[tuple[Any, str], Callable[..., Any]] = {}  # (module, name) -> function
 _lock = threading.Lock()
 _local = threading.local()
@@ -171,6 +174,28 @@ def _wrap_fit(original: Callable[..., Any]) -> Callable[..., Any]:
     return fit
 
 
+def _wrap_score(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def score(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _depth():
+            return original(self, *args, **kwargs)
+        _local.depth = 1
+        try:
+            result = original(self, *args, **kwargs)
+        finally:
+            _local.depth = 0
+        try:
+            value = _finite(result)
+            if value is not None and _in_cell():
+                tracking.log_metrics({"score": value})  # every call: a series in the cell
+        except Exception as err:
+            _warn_once(err)
+        return result
+
+    score.__cellops_autolog__ = True  # type: ignore[attr-defined]
+    return score
+
+
 def _test_scores(result: Any) -> Any:
     if isinstance(result, dict):  # cross_validate: single-metric runs name them test_score
         return result.get("test_score")
@@ -213,24 +238,28 @@ def _classes() -> list[type]:
     return [*found, Pipeline, GridSearchCV, RandomizedSearchCV]
 
 
+def _patch(cls: type, name: str, wrap: Callable[[Any], Any]) -> None:
+    """Wrap method ``name`` of ``cls`` where it is defined: often an abstract base that
+    all_estimators() does not list (BaseSearchCV, BaseForest, ClassifierMixin, ...)."""
+    owner = next((c for c in cls.__mro__ if name in c.__dict__), None)
+    if owner is None or (owner, name) in _originals or not owner.__module__.startswith("sklearn."):
+        return
+    own = owner.__dict__[name]
+    if inspect.isfunction(own):
+        _originals[owner, name] = own
+        setattr(owner, name, wrap(own))
+    elif inspect.isfunction(getattr(own, "fn", None)):  # available_if: wrap what it guards
+        _originals[owner, name] = own.fn
+        own.fn = wrap(own.fn)
+
+
 def enable() -> None:
     with _lock:
         if _originals:
             return
         for cls in _classes():
-            # Patch the class that defines the fit this class uses: often an abstract base
-            # that all_estimators() does not list (BaseSearchCV, BaseForest, ...).
-            owner = next((c for c in cls.__mro__ if "fit" in c.__dict__), None)
-            own = owner.__dict__["fit"] if owner is not None else None
-            if (
-                owner is None
-                or owner in _originals
-                or not owner.__module__.startswith("sklearn.")
-                or not inspect.isfunction(own)  # a descriptor (available_if, ...): leave it
-            ):
-                continue
-            _originals[owner] = own
-            owner.fit = _wrap_fit(own)
+            _patch(cls, "fit", _wrap_fit)
+            _patch(cls, "score", _wrap_score)
         import sklearn.model_selection
         import sklearn.model_selection._validation as validation
 
@@ -246,8 +275,12 @@ def enable() -> None:
 
 def disable() -> None:
     with _lock:
-        for cls, own in _originals.items():
-            cls.fit = own
+        for (owner, name), original in _originals.items():
+            own = owner.__dict__[name]
+            if inspect.isfunction(own):
+                setattr(owner, name, original)
+            else:
+                own.fn = original
         _originals.clear()
         for (module, name), original in _cv_originals.items():
             setattr(module, name, original)
