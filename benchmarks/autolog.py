@@ -80,7 +80,7 @@ def main() -> int:
     t0 = now()
     cellops.autolog()
     print(f"  autolog() enable: {ms(now() - t0):.0f} ms (once per kernel)")
-    original = patches._originals[LogisticRegression]
+    original = patches._originals[LogisticRegression, "fit"]
 
     rng = np.random.default_rng(0)
     X_iris, y_iris = load_iris(return_X_y=True)
