@@ -68,17 +68,30 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[i : i + size]
 
 
+@dataclass
+class Rejection:
+    """A record the store will not keep, and why (the rest of its batch still lands)."""
+
+    record: RecordLike
+    reason: str
+
+
 class Ingestor:
     """One batch's worth of work; create one per transaction."""
 
     def __init__(self, conn: sa.Connection, blobs: FileBlobStore) -> None:
         self.conn = conn
         self.blobs = blobs
+        self.rejected: list[Rejection] = []  # set aside by reject(); the caller reports them
         self.notebook_ids: dict[str, int] = {}
         self.run_ids: dict[str, int] = {}
         self.new_texts: dict[str, str] = {}  # sha256 → text, written once per batch
 
     # -- entry point -----------------------------------------------------------
+
+    def reject(self, record: RecordLike, reason: str) -> None:
+        """Set ``record`` aside: it is not stored, and its reason is reported."""
+        self.rejected.append(Rejection(record, reason))
 
     def ingest(self, records: Sequence[RecordLike]) -> int:
         # A rename or a recovery applies between the records before it and those after it.

@@ -1,0 +1,1 @@
+"""The standing attack suite: each module performs one family of attacks on a real server."""
