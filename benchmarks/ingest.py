@@ -16,6 +16,11 @@ executemany (one transaction per 1000 rows) into a bare table with the same colu
 and indexes as ``executions``. The ratio shows what cellops' ingest costs over raw
 inserts.
 
+Storage per version: a long notebook (LONG executions, each running a new cell) is ingested
+into the same store; the bytes texts + versions grew by (tables and indexes: SQLite dbstat,
+PostgreSQL pg_total_relation_size), per version, beside the bytes the old scheme (every
+version its full cell list as JSON in texts) would have written for those lists alone.
+
 Goals: >= 5,000 executions/s on SQLite, >= 2,000/s on PostgreSQL.
 
     python benchmarks/ingest.py [--quick] [--profile]
@@ -26,6 +31,7 @@ from __future__ import annotations
 import cProfile
 import hashlib
 import io
+import json
 import pstats
 import sys
 import tempfile
@@ -56,6 +62,7 @@ from common import (
 
 BATCH = 1000
 WARMUP = 2000
+LONG = 3000  # cells of the long notebook whose storage per version is measured
 GOALS = {"sqlite": 5000.0, "postgresql": 2000.0}
 
 
@@ -110,6 +117,8 @@ def main() -> int:
             "cellops exec/CPU-s",
             "raw exec/CPU-s",
             "versions",
+            "B/version (long nb)",
+            "old scheme B/version",
         ],
         results,
     )
@@ -206,6 +215,13 @@ def run_one(db: str, url: str, folder: Path, n: int, profile: bool) -> list[Any]
             f"(growth with table size)"
         )
 
+        per_version, old_per_version = _storage_per_version(store)
+        print(
+            f"[{db}] a notebook of {LONG:,} cells, one new cell per execution: "
+            f"{per_version:,.0f} B stored per version (texts + versions, with indexes); the "
+            f"full-list scheme wrote {old_per_version:,.0f} B of cell-list JSON per version"
+        )
+
         if profile:
             _profile_drain(db, spool, writer, n=min(n, 10_000))
         spool.close()
@@ -222,6 +238,8 @@ def run_one(db: str, url: str, folder: Path, n: int, profile: bool) -> list[Any]
             n / cpu["cellops"],
             n / cpu["raw"],
             versions,
+            per_version,
+            old_per_version,
         ]
     finally:
         store.close()
@@ -291,6 +309,62 @@ def _raw_table(engine: sa.Engine) -> sa.Table:
 def _insert_raw(engine: sa.Engine, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     with engine.begin() as conn:
         conn.execute(table.insert(), rows)
+
+
+# -- storage per version -----------------------------------------------------------------------
+
+
+def _storage_per_version(store: Any) -> tuple[float, float]:
+    """Bytes per version of a notebook growing one cell per execution: stored now (measured),
+    and the cell-list JSON alone that the full-list scheme wrote (computed: a lower bound)."""
+    notebook = "bench/long.ipynb"
+    records: list[dict[str, Any]] = [
+        {
+            "kind": "run",
+            "key": "long-run",
+            "notebook": notebook,
+            "kernel_id": "k-long",
+            "started_at": "2025-01-06T09:00:00+00:00",
+            "source": "bench",
+            "instance": "bench",
+        }
+    ]
+    pairs_bytes = old_bytes = 0
+    for i in range(LONG):
+        cell, code = f"{i:08d}-0000-4000-8000-000000000000", f"x_{i} = load_part({i})"
+        # The old list after this execution: '[' + ','.join(['"id","sha"'] * (i + 1)) + ']'
+        pair = [cell, hashlib.sha256(code.encode()).hexdigest()]
+        pairs_bytes += len(json.dumps(pair, separators=(",", ":")))
+        old_bytes += pairs_bytes + i + 2
+        records.append(
+            {
+                "kind": "execution",
+                "msg_id": f"long-{i}",
+                "run_key": "long-run",
+                "notebook": notebook,
+                "seq": i + 1,
+                "cell_id": cell,
+                "code": code,
+                "status": "ok",
+                "started_at": "2025-01-06T09:00:01+00:00",
+            }
+        )
+    before = _version_bytes(store.engine)
+    for i in range(0, len(records), BATCH):
+        store.ingest_json(records[i : i + BATCH])
+    return (_version_bytes(store.engine) - before) / LONG, old_bytes / LONG
+
+
+def _version_bytes(engine: sa.Engine) -> int:
+    if engine.dialect.name == "sqlite":
+        query = (
+            "SELECT sum(d.pgsize) FROM dbstat d JOIN sqlite_master m ON m.name = d.name "
+            "WHERE m.tbl_name IN ('texts', 'versions')"
+        )
+    else:
+        query = "SELECT pg_total_relation_size('texts') + pg_total_relation_size('versions')"
+    with engine.connect() as conn:
+        return int(conn.scalar(sa.text(query)) or 0)
 
 
 def _profile_drain(db: str, spool: Any, writer: Any, n: int) -> None:

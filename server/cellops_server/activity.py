@@ -3,8 +3,9 @@ pushed to waiting clients.
 
 The sidebar long-polls ``GET /events?after=<seq>``: the request is answered as soon as
 an event newer than ``seq`` exists, or empty after a timeout. A long poll works the
-same in every mode (embedded, team backend, and forwarded by a team client) through
-the one route table and its authentication, which a websocket would not.
+same in every mode (embedded, team backend, and a team client, whose one relay follows
+the backend for all its local polls: team/relay.py) through the one route table and its
+authentication, which a websocket would not.
 
 Events live in memory only: they say *that* something changed, never *what*, so a
 client that missed some (server restarted, fell behind) is told to ``reset`` and
@@ -46,11 +47,22 @@ class ActivityHub:
         if models:
             self._emit("models", models=models)
 
+    def publish_reset(self) -> None:
+        """Tell every client to reload everything: events may have been lost (e.g. a team
+        client's relay was cut off from the backend for a while)."""
+        self._emit("reset")
+
+    def relay(self, events: Iterable[ActivityEvent]) -> None:
+        """Publish another hub's events (the team backend's) under this hub's numbers."""
+        for event in events:
+            self._emit(event.type, event.notebooks, event.models, event.at)
+
     def _emit(
         self,
-        event_type: Literal["executions", "models"],
+        event_type: Literal["executions", "models", "reset"],
         notebooks: list[str] | None = None,
         models: list[str] | None = None,
+        at: datetime | None = None,
     ) -> None:
         self.last += 1
         event = ActivityEvent(
@@ -58,7 +70,7 @@ class ActivityHub:
             type=event_type,
             notebooks=notebooks or [],
             models=models or [],
-            at=datetime.now(timezone.utc),
+            at=at or datetime.now(timezone.utc),
         )
         self._events.append(event)
         # Wake every waiter; each then looks for what is newer than its own cursor.

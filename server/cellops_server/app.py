@@ -20,10 +20,12 @@ from .capture.policy import TrackingPolicy
 from .capture.tap import TrackingKernelWebsocketConnection
 from .capture.tracker import Tracker, now_iso
 from .config import CellopsConfig
+from .private import open_private, private_dir, write_private
 from .schemas import Status, TrackingSettings
 from .spool import Spool
 from .store import Store
 from .team.forward import BackendClient
+from .team.relay import EventRelay
 from .writer import WriterProcess
 
 KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
@@ -53,6 +55,7 @@ class CellopsExtension(ExtensionApp):
         self._background: set[asyncio.Future[None]] = set()
         self.cellops = CellopsConfig(parent=self.serverapp)
         cfg = self.cellops
+        private_dir(cfg.home)  # the spool, the store and the artifacts: their owner's only
         self.team_client = bool(cfg.backend_url)
         self.store: Store | None = None
         self.backend: BackendClient | None = None
@@ -79,12 +82,14 @@ class CellopsExtension(ExtensionApp):
         slot = self._claim_spool_slot(Path(cfg.home) / "spool")
         self.spool = Spool(slot)
         self.activity = ActivityHub()
+        # A team client's local long polls wait on the hub; one relay fills it from the backend.
+        self.relay = EventRelay(self.backend, self.activity) if self.backend else None
         loop = IOLoop.current()
         self.writer = WriterProcess(
             slot,
             writer_args,
             writer_env,
-            # In team mode the backend publishes what it stores; its events are forwarded.
+            # In team mode the backend publishes what it stores; the relay brings its events.
             on_stored=None
             if self.team_client
             else lambda paths: loop.add_callback(self.activity.publish, paths),
@@ -122,6 +127,7 @@ class CellopsExtension(ExtensionApp):
             cellops_status=self.status,
             cellops_policy=self.policy,
             cellops_activity=self.activity,
+            cellops_relay=self.relay,
             cellops_max_artifact_size=cfg.max_artifact_size,
             cellops_openapi=openapi_document(),
         )
@@ -163,6 +169,8 @@ class CellopsExtension(ExtensionApp):
         )
 
     async def stop_extension(self) -> None:
+        if self.relay is not None:
+            await self.relay.stop()
         self._writer_watch.stop()
         self.writer.stop()
         self.spool.close()
@@ -215,8 +223,8 @@ class CellopsExtension(ExtensionApp):
         killed process releases; a restarted server takes its folder back and replays it."""
         for n in range(64):
             slot = root / str(n)
-            slot.mkdir(parents=True, exist_ok=True)
-            lock = open(slot / "lock", "w")  # noqa: SIM115 - held for the process lifetime
+            private_dir(slot)
+            lock = open_private(slot / "lock", "w")  # held for the process lifetime
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -233,6 +241,5 @@ class CellopsExtension(ExtensionApp):
             return path.read_text().strip()
         except FileNotFoundError:
             source = uuid.uuid4().hex
-            path.write_text(source)
-            os.chmod(path, 0o600)
+            write_private(path, source)
             return source

@@ -7,10 +7,10 @@ import asyncio
 import logging
 import os
 import sys
-from pathlib import Path
 
 from . import __version__
 from .config import default_db_url, default_home
+from .private import private_dir
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             from .team.serve import serve
 
-            Path(_artifacts(args)).mkdir(parents=True, exist_ok=True)
+            private_dir(_artifacts(args))  # models are their owner's only (0700)
             store = Store(_db(args), _artifacts(args))
             asyncio.run(serve(store, args.host, args.port, args.max_artifact_size))
             return 0

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .bounds import PositiveInt
+
 T = TypeVar("T")
 
 
@@ -111,7 +113,10 @@ class VersionDiff(BaseModel):
 
 class RestoreRequest(BaseModel):
     path: str | None = Field(
-        default=None, description="Where to save the copy; default <name>-v<N>.ipynb beside it."
+        default=None,
+        max_length=1024,
+        description="Where to save the copy, in an existing folder; default <name>-v<N>.ipynb "
+        "beside the original, or in the root folder when the original's folder is not here.",
     )
 
 
@@ -119,8 +124,18 @@ class RestoreResult(BaseModel):
     path: str
 
 
+class RejectedRecord(BaseModel):
+    index: int = Field(description="Position of the record in the batch sent.")
+    reason: str = Field(description="Why the store set it aside (it will not be retried).")
+
+
 class IngestResult(BaseModel):
-    accepted: int
+    accepted: int = Field(description="Records stored (or already stored: ingest is idempotent).")
+    rejected: list[RejectedRecord] = Field(
+        default=[],
+        description="Records set aside, the rest of the batch having landed (the first 100; "
+        "the batch size minus accepted counts them all). They are kept by the backend.",
+    )
 
 
 class Status(BaseModel):
@@ -267,7 +282,7 @@ class ModelVersionUpdate(BaseModel):
 class AliasSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: PositiveInt
 
 
 class Lineage(BaseModel):

@@ -9,6 +9,7 @@ commits the position. If the store is down, records simply wait here, in order.
 Files: ``spool-000001.jsonl`` … (a new segment every ``segment_bytes``), and
 ``spool.pos`` holding the committed ``[segment, offset]``. The appending process
 (the Jupyter server) and the reading one (its writer process) share nothing else.
+The folder is 0700 and its files 0600: records hold the cells' code and outputs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import os
 import threading
 from pathlib import Path
 from typing import Any
+
+from .private import open_private, private_dir, write_private
 
 log = logging.getLogger("cellops.spool")
 
@@ -33,8 +36,7 @@ class Spool:
         *,
         reader: bool = False,
     ) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = private_dir(folder)
         self.segment_bytes = segment_bytes
         self._lock = threading.Lock()
         self._pos_file = self.folder / "spool.pos"
@@ -104,9 +106,7 @@ class Spool:
 
     def commit(self, position: tuple[int, int]) -> None:
         segment, offset = position
-        tmp = self._pos_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps([segment, offset]))
-        os.replace(tmp, self._pos_file)
+        write_private(self._pos_file, json.dumps([segment, offset]))
         if segment != self.read_segment:
             for old in self._segments():
                 if old < segment:
@@ -144,7 +144,7 @@ class Spool:
 
     def _open_for_append(self, segment: int) -> Any:
         path = self._path(segment)
-        f = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the process
+        f = open_private(path, "a", encoding="utf-8")  # kept open for the process
         if f.tell() > 0:
             with open(path, "rb") as r:
                 r.seek(-1, os.SEEK_END)

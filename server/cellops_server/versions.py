@@ -16,14 +16,14 @@ from typing import Any
 
 from .schemas import CellChange, CellCode, LineChange
 
-_CELL_ID_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_CELL_ID_OK = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # fullmatch: "$" accepts a final "\n"
 
 
 def _nb_cell_id(cell_id: str, used: set[str]) -> str:
     """nbformat 4.5 ids are 1-64 chars of [a-zA-Z0-9-_] and unique."""
     cid = (
         cell_id
-        if _CELL_ID_OK.match(cell_id)
+        if _CELL_ID_OK.fullmatch(cell_id)
         else re.sub(r"[^a-zA-Z0-9_-]", "-", cell_id)[:64] or "cell"
     )
     base, n = cid, 1

@@ -8,7 +8,8 @@ the spool. ``Writer`` is also usable as a thread (tests, benchmarks).
 Sinks are where records end: the local store (embedded mode) or a team backend
 over HTTP. A sink that fails with ``SinkUnavailable`` is retried with backoff
 while records wait in the spool; a batch the sink rejects as invalid is set
-aside in ``spool-rejected.jsonl`` so one bad record never blocks the rest.
+aside in ``spool-rejected.jsonl`` so one bad record never blocks the rest, and so are the
+records a sink stored the rest of the batch without (it reports them by index).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from .private import open_private, write_private
+from .schemas import IngestResult, RejectedRecord
 from .spool import Spool
 from .store import Store
 
@@ -44,20 +47,22 @@ class SinkRejected(Exception):
 
 
 class Sink(Protocol):
-    def write(self, records: list[dict[str, Any]]) -> None: ...
+    def write(self, records: list[dict[str, Any]]) -> list[RejectedRecord]:
+        """Store ``records``; answer those set aside (the rest landed)."""
+        ...
 
 
 class StoreSink:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def write(self, records: list[dict[str, Any]]) -> None:
+    def write(self, records: list[dict[str, Any]]) -> list[RejectedRecord]:
         try:
             self.store.migrate()  # a database that was down at start-up is migrated when it returns
-            self.store.ingest_json(records)
+            return self.store.ingest_json(records).rejected
         except ValidationError as exc:
             raise SinkRejected(str(exc)) from exc
-        except Exception as exc:  # database down, disk full, lock timeout…
+        except Exception as exc:  # database down, disk full, lock timeout (bad data is set aside)
             raise SinkUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -69,7 +74,7 @@ class RemoteSink:
         self.token = token
         self.timeout = timeout
 
-    def write(self, records: list[dict[str, Any]]) -> None:
+    def write(self, records: list[dict[str, Any]]) -> list[RejectedRecord]:
         body = json.dumps({"records": records}, default=str).encode()
         request = urllib.request.Request(
             self.url,
@@ -79,7 +84,7 @@ class RemoteSink:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                response.read()
+                answer = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:500].decode(errors="replace")
             if exc.code in (400, 413, 422):
@@ -87,6 +92,10 @@ class RemoteSink:
             raise SinkUnavailable(f"team backend answered {exc.code}: {detail}") from exc
         except (urllib.error.URLError, OSError) as exc:
             raise SinkUnavailable(f"team backend unreachable: {exc}") from exc
+        try:
+            return IngestResult.model_validate_json(answer).rejected
+        except ValidationError:  # stored; an answer we cannot read lists nothing set aside
+            return []
 
 
 class Writer(threading.Thread):
@@ -154,7 +163,7 @@ class Writer(threading.Thread):
         if not records:
             return 0
         try:
-            self.sink.write(records)
+            self._set_aside_rejected(self.sink.write(records), records)
         except SinkRejected:
             self._write_one_by_one(records)
         self.spool.commit(position)
@@ -175,9 +184,17 @@ class Writer(threading.Thread):
         """Isolate the records a sink rejects, so the good ones of the batch still land."""
         for record in records:
             try:
-                self.sink.write([record])
+                self._set_aside_rejected(self.sink.write([record]), [record])
             except SinkRejected as exc:
                 self._set_aside([record], str(exc))
+
+    def _set_aside_rejected(
+        self, rejected: list[RejectedRecord] | None, records: list[dict[str, Any]]
+    ) -> None:
+        """The records the sink stored the rest of the batch without: never retried."""
+        for r in rejected or ():  # a sink may report nothing
+            if 0 <= r.index < len(records):
+                self._set_aside([records[r.index]], f"set aside by the store: {r.reason}")
 
     def _set_aside(self, records: list[dict[str, Any]], reason: str) -> None:
         log.error(
@@ -185,7 +202,7 @@ class Writer(threading.Thread):
             len(records),
             reason[:500],
         )
-        with open(self.spool.folder / "spool-rejected.jsonl", "a", encoding="utf-8") as f:
+        with open_private(self.spool.folder / "spool-rejected.jsonl", "a", encoding="utf-8") as f:
             for r in records:
                 f.write(json.dumps({"reason": reason[:2000], "record": r}, default=str) + "\n")
 
@@ -196,9 +213,7 @@ STATUS_FILE = "writer-status.json"
 
 
 def write_status(path: Path, status: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(status))
-    os.replace(tmp, path)
+    write_private(path, json.dumps(status))
 
 
 def read_status(spool_dir: Path) -> dict[str, Any]:
@@ -312,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     # Background work: let the Jupyter server, the kernels and the browser have the CPU first.
     os.nice(10)
     # One writer per spool: a replacement waits here until its predecessor has exited.
-    lock = open(args.spool / "writer.lock", "w")  # noqa: SIM115 - held until exit
+    lock = open_private(args.spool / "writer.lock", "w")  # held until exit
     fcntl.flock(lock, fcntl.LOCK_EX)
 
     sink: Sink

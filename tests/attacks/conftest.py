@@ -30,7 +30,9 @@ def start_team(db_url: str, tmp: Path) -> Team:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def team(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+def team(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Team]:
     """One team backend per module and store, shared by the module's attacks."""
     tmp = tmp_path_factory.mktemp(f"team-{request.param}")
     if request.param == "sqlite":

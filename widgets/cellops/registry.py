@@ -20,8 +20,9 @@ from . import context, serialize, tracking
 from .autolog.data import fingerprints, input_signature
 from .client import RegistryError, client, segment
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+# Matched whole (fullmatch): "$" would accept a trailing newline, naming another model.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _EXAMPLE_ROWS = 5
 
 
@@ -101,7 +102,7 @@ def _fmt(value: Any) -> str:
 
 
 def check_name(name: Any) -> str:
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ValueError(
             f"model name {name!r} is not valid: use 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -110,7 +111,7 @@ def check_name(name: Any) -> str:
 
 
 def check_alias(alias: Any) -> str:
-    if not isinstance(alias, str) or not ALIAS.match(alias):
+    if not isinstance(alias, str) or not ALIAS.fullmatch(alias):
         raise ValueError(
             f"alias {alias!r} is not valid: use 1-64 letters, digits, '_' or '-', starting with a letter"
         )

@@ -20,16 +20,16 @@ SLACK = 1024 * 1024
 
 
 @web.stream_request_body
-class ArtifactHandler(ApiHandler):
+class ArtifactHandler(ApiHandler):  # ApiHandler is a StreamingHandler
+    max_body = None  # streamed into the artifact store, up to max_size
     upload: Upload | None = None
 
     @property
     def max_size(self) -> int:
         return int(self.settings.get("cellops_max_artifact_size") or DEFAULT_MAX_ARTIFACT_SIZE)
 
-    async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()  # the mode's authentication
-        if self._finished or self.request.method != "PUT":
+    async def accept_body(self) -> None:
+        if self.request.method != "PUT":
             return
         # The body is streamed after prepare, so authorize now rather than after the upload.
         user = self.current_user
@@ -41,8 +41,6 @@ class ArtifactHandler(ApiHandler):
             if not length.isdigit():
                 raise ApiError(400, "Content-Length must be a number of bytes")
             if int(length) > limit:
-                # Let tornado drain (not reset) the connection, so the client reads the 413.
-                self.request.connection.set_max_body_size(int(length))
                 raise ApiError(
                     413,
                     f"artifact of {length} bytes is larger than this server's limit",
@@ -53,15 +51,14 @@ class ArtifactHandler(ApiHandler):
             ArtifactStore(self.store.blobs).upload, self.path_args[0], limit
         )
 
-    def data_received(self, chunk: bytes) -> None:
-        if self.upload is None or self._finished:
+    def receive(self, chunk: bytes) -> None:
+        if self.upload is None:
             return
         try:
             self.upload.write(chunk)
         except TooLarge as exc:
-            self.upload = None
-            error = ApiError(413, str(exc), {"limit": self.max_size})
-            self.send_error(413, exc_info=(ApiError, error, None))
+            self.upload = None  # it discarded itself
+            self.refuse_now(ApiError(413, str(exc), {"limit": self.max_size}))
 
     def on_connection_close(self) -> None:
         self._discard()

@@ -19,8 +19,11 @@ class LogsHandler(ApiHandler):
     )
     @authorized
     async def post(self) -> None:
-        batch = self.body_as(LogBatch)
-        accepted = await self.call(ExecutionLogStore(self.store).add, batch)
+        batch = await self.body_as(LogBatch)
+        team_user = getattr(self, "team_user", None)  # owners are checked in team mode
+        accepted = await self.call(
+            ExecutionLogStore(self.store).add, batch, team_user.name if team_user else None
+        )
         self.write_json(LogsAccepted(accepted=accepted), status=201)
 
 
@@ -28,5 +31,7 @@ class ExecutionLogsHandler(ApiHandler):
     @operation("Params, metrics (every value) and tags logged by an execution", ExecutionLogs)
     @authorized
     async def get(self, execution_id: str) -> None:
-        logs = await self.call(ExecutionLogStore(self.store).for_execution, int(execution_id))
+        logs = await self.call(
+            ExecutionLogStore(self.store).for_execution, self.id_arg(execution_id)
+        )
         self.write_json(logs)

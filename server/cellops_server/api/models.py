@@ -73,8 +73,15 @@ class ModelVersionsHandler(RegistryHandler):
     )
     @authorized
     async def post(self, name: str) -> None:
-        body = self.body_as(ModelVersionCreate)
-        version = await self.call(self.registry.create_version, name, body, self.user_name())
+        body = await self.body_as(ModelVersionCreate)
+        team_user = getattr(self, "team_user", None)  # lineage owners are checked in team mode
+        version = await self.call(
+            self.registry.create_version,
+            name,
+            body,
+            self.user_name(),
+            team_user.name if team_user is not None else None,
+        )
         self.model_changed(version.model)
         self.write_json(version, status=201)
 
@@ -90,7 +97,7 @@ class ModelVersionHandler(RegistryHandler):
     )
     @authorized
     async def patch(self, name: str, version: str) -> None:
-        body = self.body_as(ModelVersionUpdate)
+        body = await self.body_as(ModelVersionUpdate)
         updated = await self.call(self.registry.update_version, name, int(version), body)
         self.model_changed(updated.model)
         self.write_json(updated)
@@ -100,7 +107,7 @@ class ModelAliasHandler(RegistryHandler):
     @operation("Point an alias at a version (moves it if set)", Model, body=AliasSet)
     @authorized
     async def put(self, name: str, alias: str) -> None:
-        body = self.body_as(AliasSet)
+        body = await self.body_as(AliasSet)
         model = await self.call(self.registry.set_alias, name, alias, body.version)
         self.model_changed(model.name)
         self.write_json(model)

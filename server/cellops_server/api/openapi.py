@@ -17,7 +17,10 @@ from jupyter_server.auth.decorator import authorized
 from pydantic import BaseModel
 
 from .. import __version__
+from ..bounds import MAX_INT
+from ..registry.names import ALIAS_RULE, MODEL_NAME_RULE, anchored
 from ..schemas import ErrorBody
+from ..store.pagination import CURSOR_PATTERN
 from .base import ApiHandler
 
 REF = "#/components/schemas/{model}"
@@ -32,7 +35,11 @@ class Param:
 
 
 query = SimpleNamespace(
-    cursor=Param("cursor", "Opaque cursor from a previous page's `next`."),
+    cursor=Param(
+        "cursor",
+        "Opaque cursor from a previous page's `next` (base64url, unpadded).",
+        schema={"type": "string", "pattern": CURSOR_PATTERN, "format": "base64url"},
+    ),
     limit=Param(
         "limit", "Page size (1-500).", schema={"type": "integer", "minimum": 1, "maximum": 500}
     ),
@@ -85,11 +92,26 @@ def operation(
     return attach
 
 
+# Path parameters named by what they hold; the rest are numeric ids (routes match digits).
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "name": {"type": "string", "pattern": anchored(MODEL_NAME_RULE)},
+    "alias": {"type": "string", "pattern": anchored(ALIAS_RULE)},
+    "sha": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    "version": {"type": "integer", "minimum": 1, "maximum": 999_999_999},  # routes: 1-9 digits
+}
+ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_INT}
+
+
 def _path_template(pattern: str, method: Callable[..., Any]) -> tuple[str, list[str]]:
     names = [n for n in method.__code__.co_varnames[1 : method.__code__.co_argcount]]
     groups = iter(names)
     path = re.sub(r"\([^)]*\)", lambda _: "{" + next(groups, "id") + "}", pattern)
     return path, names
+
+
+def _path_parameter(name: str) -> dict[str, Any]:
+    schema = PATH_SCHEMAS.get(name, ID_SCHEMA)
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 def build_document(routes: list[tuple[str, type[ApiHandler]]]) -> dict[str, Any]:
@@ -144,10 +166,7 @@ def _operation(
         ok = {"application/json": {"schema": _ref(op.response, models)}} if op.response else {}
     spec: dict[str, Any] = {
         "summary": op.summary,
-        "parameters": [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-            for n in path_params
-        ]
+        "parameters": [_path_parameter(n) for n in path_params]
         + [
             {
                 "name": p.name,

@@ -2,7 +2,8 @@
 
 - embedded: a Jupyter server with its own store serves every route.
 - team-client: a Jupyter server pointed at a team backend forwards every route to
-  it, except those in LOCAL_ONLY (they act on this server's files or state).
+  it, except those in LOCAL_ONLY (they act on this server's files or state), its
+  status, and events (relayed from the backend by one long poll: team/relay.py).
 - team-backend: ``cellops serve`` serves every route except LOCAL_ONLY ones,
   plus TEAM_ONLY (ingest from the Jupyter servers).
 """
@@ -100,7 +101,8 @@ def team_client_handlers(base_url: str) -> list[tuple[str, Any]]:
     from ..team.forward import ForwardHandler
     from .jupyter import JupyterApiHandler
 
-    local = [r for r in ROUTES if r[1] in LOCAL_ONLY or r[1] is StatusHandler]
+    # Events too: the server's one relay follows the backend for all its local long polls.
+    local = [r for r in ROUTES if r[1] in LOCAL_ONLY or r[1] in (StatusHandler, EventsHandler)]
     return mount(base_url, JupyterApiHandler, local, extra=[(r"/(.*)", ForwardHandler)])
 
 

@@ -30,5 +30,5 @@ class SettingsHandler(ApiHandler):
     )
     @authorized
     async def put(self) -> None:
-        wanted = self.body_as(TrackingSettings)
+        wanted = await self.body_as(TrackingSettings)
         self.write_json(await self.call(self.policy.update, wanted))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -32,7 +33,7 @@ class VersionHandler(ApiHandler):
     @operation("A version as an nbformat 4 notebook (.ipynb JSON)", None, notebook=True)
     @authorized
     async def get(self, version_id: str) -> None:
-        self.write_json(await self.call(self.store.version_notebook, int(version_id)))
+        self.write_json(await self.call(self.store.version_notebook, self.id_arg(version_id)))
 
 
 class VersionDiffHandler(ApiHandler):
@@ -41,11 +42,17 @@ class VersionDiffHandler(ApiHandler):
     )
     @authorized
     async def get(self, a: str, b: str) -> None:
-        self.write_json(await self.call(self.store.diff_versions, int(a), int(b)))
+        self.write_json(await self.call(self.store.diff_versions, self.id_arg(a), self.id_arg(b)))
 
 
 class VersionRestoreHandler(ApiHandler):
-    """Writes a version as a new notebook beside the original, through the contents manager."""
+    """Writes a version as a new notebook, through the contents manager.
+
+    Without a path it goes beside the original, or into the root folder when the
+    original's folder is not on this server (a teammate's ``team/sub/nb.ipynb``): a
+    restore never creates folders. A path the client chooses must be in a folder that
+    exists; otherwise the answer is 400, with the path a restore without one would take.
+    """
 
     @operation(
         "Restore a version as a new notebook file; answers its path",
@@ -60,22 +67,13 @@ class VersionRestoreHandler(ApiHandler):
             raise ApiError(
                 400, "restore writes a notebook file: call it through your Jupyter server"
             )
-        request = self.body_as(RestoreRequest)
-        notebook = await self.version_notebook(int(version_id))
+        request = await self.body_as(RestoreRequest)
+        notebook = await self.version_notebook(self.id_arg(version_id))
         meta = notebook.get("metadata", {}).get("cellops", {})
-        if request.path is not None:
-            path = request.path.strip("/")
-            if not path.endswith(".ipynb"):
-                raise ApiError(400, "path must end with .ipynb")
-            if await ensure_async(contents.file_exists(path)):
-                raise ApiError(409, f"{path} already exists; choose another path")
+        if request.path is None:
+            path = await _default_path(contents, meta)
         else:
-            existing = await self._existing(contents, meta.get("notebook", "notebook.ipynb"))
-            path = restored_path(
-                meta.get("notebook", "notebook.ipynb"),
-                int(meta.get("version", 0)),
-                existing.__contains__,
-            )
+            path = await _chosen_path(contents, request.path, meta)
         try:
             await ensure_async(
                 contents.save({"type": "notebook", "format": "json", "content": notebook}, path)
@@ -94,11 +92,44 @@ class VersionRestoreHandler(ApiHandler):
             return await backend.get_json(f"versions/{version_id}")
         return await self.call(self.store.version_notebook, version_id)
 
-    async def _existing(self, contents: Any, original: str) -> set[str]:
-        """Names already taken in the original's folder (a missing folder is created by save)."""
-        folder = original.rsplit("/", 1)[0] if "/" in original else ""
-        try:
-            model = await ensure_async(contents.get(folder, content=True, type="directory"))
-        except Exception:
-            return set()
-        return {item["path"] for item in model.get("content") or []}
+
+async def _chosen_path(contents: Any, requested: str, meta: dict[str, Any]) -> str:
+    path = requested.strip("/")
+    if not path.endswith(".ipynb"):
+        raise ApiError(400, "path must end with .ipynb")
+    folder = posixpath.dirname(path)
+    if not await _folder_exists(contents, folder):
+        raise ApiError(
+            400,
+            f"could not save {path}: there is no folder {folder!r} here; create it first "
+            "or choose a path in an existing folder",
+            {"missing_folder": folder, "suggested_path": await _default_path(contents, meta)},
+        )
+    if await ensure_async(contents.file_exists(path)):
+        raise ApiError(409, f"{path} already exists; choose another path")
+    return path
+
+
+async def _default_path(contents: Any, meta: dict[str, Any]) -> str:
+    """``<name>-v<N>.ipynb`` beside the original, or in the root if its folder is not here."""
+    original = str(meta.get("notebook") or "notebook.ipynb").strip("/")
+    if not await _folder_exists(contents, posixpath.dirname(original)):
+        original = posixpath.basename(original)
+    taken = await _names_in(contents, posixpath.dirname(original))
+    return restored_path(original, int(meta.get("version", 0)), taken.__contains__)
+
+
+async def _folder_exists(contents: Any, folder: str) -> bool:
+    try:
+        return bool(await ensure_async(contents.dir_exists(folder)))
+    except Exception:  # outside the root, say: not a folder anything can be restored into
+        return False
+
+
+async def _names_in(contents: Any, folder: str) -> set[str]:
+    """Paths already taken in ``folder``."""
+    try:
+        model = await ensure_async(contents.get(folder, content=True, type="directory"))
+    except Exception:
+        return set()
+    return {item["path"] for item in model.get("content") or []}

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from ..private import write_private
 from ..schemas import TrackingSettings
 from .tracker import Tracker
 
@@ -31,9 +31,8 @@ class TrackingPolicy:
         self._apply()
 
     def update(self, wanted: TrackingSettings) -> TrackingSettings:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(wanted.model_dump_json(indent=1))
-        os.replace(tmp, self.path)  # a crash leaves the old file or the new one, never half
+        # A crash leaves the old file or the new one, never half; 0600 like the rest of the home.
+        write_private(self.path, wanted.model_dump_json(indent=1))
         self.settings = wanted
         self._apply()
         return wanted

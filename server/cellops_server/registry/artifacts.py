@@ -12,6 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..private import private_dir
 from ..store.blobs import BlobNotFound, FileBlobStore, is_sha256
 
 
@@ -37,9 +38,8 @@ class Upload:
         self._file = None
         self._tmp: str | None = None
         if not self.exists:
-            uploads = blobs.root / ".uploads"
-            uploads.mkdir(parents=True, exist_ok=True)
-            fd, self._tmp = tempfile.mkstemp(dir=uploads, prefix="upload-")
+            uploads = private_dir(blobs.root / ".uploads")
+            fd, self._tmp = tempfile.mkstemp(dir=uploads, prefix="upload-")  # created 0600
             self._file = os.fdopen(fd, "wb")
 
     def write(self, chunk: bytes) -> None:
@@ -66,7 +66,7 @@ class Upload:
         self._file.close()
         self._file = None
         path = self.blobs.path_for(self.expected)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         assert self._tmp is not None
         os.replace(self._tmp, path)
         self._tmp = None

@@ -40,7 +40,9 @@ def _parse(code: str) -> ast.Module | None:
     blanked = ["" if line.lstrip().startswith(("%", "!")) else line for line in lines]
     try:
         return ast.parse("\n".join(blanked))
-    except (SyntaxError, ValueError):
+    # Code nested past the parser's depth raises RecursionError, or MemoryError ("parser
+    # stack overflow"), not SyntaxError: it is a cell that cannot be read, kept whole.
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
 

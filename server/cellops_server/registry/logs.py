@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from ..schemas import ExecutionLogs, LogBatch, MetricPoint
 from ..store import NotFound, Store
+from ..store.errors import NotOwner
 from ..store.tables import execution_logs, executions
 
 
@@ -16,7 +17,9 @@ class ExecutionLogStore:
     def __init__(self, store: Store) -> None:
         self.engine = store.engine
 
-    def add(self, batch: LogBatch) -> int:
+    def add(self, batch: LogBatch, sender: str | None = None) -> int:
+        """Store what a cell logged. ``sender`` (the team member; None in embedded mode) may
+        only log to executions of their own: another member's stay as they recorded them."""
         now = datetime.now(timezone.utc)
         rows: list[dict[str, Any]] = [
             {"kind": "param", "key": k, "value": v, "step": None} for k, v in batch.params.items()
@@ -31,6 +34,8 @@ class ExecutionLogStore:
         for row in rows:
             row.update(msg_id=batch.msg_id, at=now)
         with self.engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
+            if sender is not None:
+                _check_owner(conn, batch.msg_id, sender)
             conn.execute(sa.insert(execution_logs), rows)
         return len(rows)
 
@@ -65,3 +70,9 @@ class ExecutionLogStore:
                     MetricPoint(value=r.value, step=r.step, at=r.at)
                 )
         return logs
+
+
+def _check_owner(conn: sa.Connection, msg_id: str, sender: str) -> None:
+    owner = conn.scalar(sa.select(executions.c.owner).where(executions.c.msg_id == msg_id))
+    if owner is not None and owner != sender:
+        raise NotOwner(f"execution {msg_id} was recorded by {owner}; only they can log to it")

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from cellops.serialize import UnsafeModelError, check, is_skops_file
 
 from ..schemas import (
     Lineage,
@@ -26,7 +27,8 @@ from ..schemas import (
     Page,
 )
 from ..store import NotFound, Store
-from ..store.pagination import decode_cursor, encode_cursor
+from ..store.errors import NotOwner
+from ..store.pagination import BY_NUMBER, BY_TIME_AND_ID, decode_cursor, encode_cursor
 from ..store.tables import (
     executions,
     model_aliases,
@@ -38,7 +40,17 @@ from ..store.tables import (
 from .artifacts import ArtifactStore
 from .names import check_alias, check_model_name
 
+
+class UnsafeArtifact(ValueError):
+    """A 400: the artifact is a model file cellops refuses to load (``detail`` says why)."""
+
+    def __init__(self, message: str, detail: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
 MAX_LIMIT = 500
+MAX_LISTED = 100  # refused names and tree problems in a 400: a crafted file can hold more
 
 
 class Registry:
@@ -49,8 +61,14 @@ class Registry:
     # -- writing ---------------------------------------------------------------------------
 
     def create_version(
-        self, name: str, body: ModelVersionCreate, created_by: str | None = None
+        self,
+        name: str,
+        body: ModelVersionCreate,
+        created_by: str | None = None,
+        lineage_owner: str | None = None,
     ) -> ModelVersion:
+        """Register a version. ``lineage_owner`` (the team member registering; None in
+        embedded mode) must own the execution the lineage names."""
         check_model_name(name)
         if body.alias is not None:
             check_alias(body.alias)
@@ -67,8 +85,10 @@ class Registry:
             raise ValueError(
                 f"upload the artifact first: PUT /artifacts/{body.artifact} with its bytes"
             )
+        self._check_artifact(body.artifact)
         now = _now()
         with self._write() as conn:
+            _check_lineage_owner(conn, body.lineage.msg_id, lineage_owner)
             model = self._lock_model(conn, name, now)
             number = model.latest_version + 1
             conn.execute(
@@ -87,6 +107,7 @@ class Registry:
                     created_by=created_by,
                     created_at=now,
                     lineage_msg_id=body.lineage.msg_id,
+                    lineage_owner=lineage_owner,
                     data_fingerprints=body.lineage.data_fingerprints,
                 )
             )
@@ -138,14 +159,30 @@ class Registry:
                 raise NotFound(f"model {name!r} has no alias {alias!r}")
             self._touch(conn, model_id)
 
+    def _check_artifact(self, sha: str) -> None:
+        """Refuse a model file that would run code or read out of bounds in whoever loads it.
+
+        The same check the kernel library runs (inspection only: nothing is built), on any
+        skops file whatever flavor the client declares. Types from the author's own packages
+        pass here; each loader must still trust them by name.
+        """
+        data = self.artifacts.path(sha)  # read member by member: artifacts may be large
+        if not is_skops_file(data):
+            return  # nothing skops would load: cellops.load refuses it as unreadable
+        try:
+            check(data, defer_own_types=True)
+        except UnsafeModelError as err:
+            listed = {"refused": err.refused[:MAX_LISTED], "problems": err.problems[:MAX_LISTED]}
+            raise UnsafeArtifact(str(err), listed) from None
+
     # -- reading ---------------------------------------------------------------------------
 
     def list_models(self, cursor: str | None = None, limit: int = 50) -> Page[Model]:
         _check_limit(limit)
         q = sa.select(models).order_by(models.c.updated_at.desc(), models.c.id.desc())
-        key = decode_cursor(cursor, 2)
+        key = decode_cursor(cursor, BY_TIME_AND_ID)
         if key:
-            at = sa.literal(datetime.fromisoformat(key[0]), models.c.updated_at.type)
+            at = sa.literal(key[0], models.c.updated_at.type)
             q = q.where(
                 sa.or_(
                     models.c.updated_at < at,
@@ -176,7 +213,7 @@ class Registry:
         _check_limit(limit)
         q = self._version_query().where(models.c.name == name)
         q = q.order_by(model_versions.c.version.desc())
-        key = decode_cursor(cursor, 1)
+        key = decode_cursor(cursor, BY_NUMBER)
         if key:
             q = q.where(model_versions.c.version < key[0])
         with self.engine.connect() as conn:
@@ -297,7 +334,15 @@ class Registry:
             versions.c.number.label("notebook_version_number"),
         ).select_from(
             mv.join(models, models.c.id == mv.c.model_id)
-            .outerjoin(executions, executions.c.msg_id == mv.c.lineage_msg_id)
+            .outerjoin(
+                executions,
+                sa.and_(
+                    executions.c.msg_id == mv.c.lineage_msg_id,
+                    # Bound at registration: only the registering member's execution, even
+                    # one stored later, is this version's lineage.
+                    sa.or_(mv.c.lineage_owner.is_(None), executions.c.owner == mv.c.lineage_owner),
+                ),
+            )
             .outerjoin(notebooks, notebooks.c.id == executions.c.notebook_id)
             .outerjoin(
                 versions,
@@ -346,6 +391,21 @@ def _version(r: Any, aliases: dict[str, int]) -> ModelVersion:
             data_fingerprints=r.data_fingerprints,
         ),
     )
+
+
+def _check_lineage_owner(conn: sa.Connection, msg_id: str | None, owner: str | None) -> None:
+    """Refuse a lineage naming another member's execution. One not stored yet (the kernel
+    registers mid-cell, before its writer stores the row) is accepted: the version is bound to
+    ``owner`` and resolves to it only once it is stored as theirs."""
+    if owner is None or msg_id is None:
+        return
+    stored = conn.execute(sa.select(executions.c.owner).where(executions.c.msg_id == msg_id))
+    row = stored.first()
+    if row is not None and row.owner != owner:
+        raise NotOwner(
+            f"lineage.msg_id {msg_id!r} names an execution another member ran: a version's "
+            "lineage may only name an execution of yours"
+        )
 
 
 def _check_json(what: str, value: Any) -> None:

@@ -2,8 +2,9 @@
 
 A blob's name is the sha256 of its bytes, so storing the same image twice costs
 nothing. (Cell code and version listings are small text and live in the database's
-``texts`` table, written in the same transaction as the rows that use them.) Files live at ``<root>/ab/cd/<sha256>``; the path is built only from a
-validated hex digest, never from anything a client sends.
+``texts`` table, written in the same transaction as the rows that use them.) Files live
+at ``<root>/ab/cd/<sha256>``; the path is built only from a validated hex digest, never
+from anything a client sends. Folders are 0700 and files 0600 (see ``private.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import re
 import tempfile
 from pathlib import Path
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+from ..private import private_dir
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class BlobNotFound(KeyError):
@@ -26,15 +29,15 @@ def sha256_hex(data: bytes) -> str:
 
 
 def is_sha256(value: str) -> bool:
-    return bool(_SHA256.match(value))
+    # fullmatch: a pattern ending in "$" would also accept the digest plus a newline.
+    return bool(_SHA256.fullmatch(value))
 
 
 class FileBlobStore:
     """Immutable blobs on local disk; writes are atomic (temp file + rename)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(root)
         self._seen: set[str] = set()
 
     def path_for(self, sha: str) -> Path:
@@ -49,8 +52,8 @@ class FileBlobStore:
             return sha
         path = self.path_for(sha)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            private_dir(path.parent)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # created 0600
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)

@@ -10,6 +10,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
+from ..private import make_private, private_file
+from . import escaping
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -50,16 +53,32 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _private_sqlite_files(database: Path) -> None:
+    """Create the database file 0600 before SQLite opens it: SQLite gives its -wal and -shm
+    files the database file's mode, so all three are readable by their owner only."""
+    private_file(database)
+    for suffix in ("-wal", "-shm", "-journal"):  # left by an older version, maybe wider
+        make_private(database.with_name(database.name + suffix))
+
+
 def create_engine(url: str) -> sa.Engine:
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_files(Path(parsed.database))
         engine = sa.create_engine(parsed, connect_args={"check_same_thread": False})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # JSONB cannot hold "\u0000": escape it in and out (store/escaping.py).
+    return sa.create_engine(
+        parsed,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        json_serializer=escaping.json_dumps,
+        json_deserializer=escaping.json_loads,
+    )
 
 
 def migrate(engine: sa.Engine) -> None:

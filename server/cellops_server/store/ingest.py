@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,36 +21,17 @@ import sqlalchemy as sa
 from .blobs import FileBlobStore, sha256_hex
 from .records import ExecutionRecord, RecordLike, RecoverRecord, RenameRecord, RunRecord
 from .tables import executions, notebooks, runs, texts, versions
+from .version_storage import (
+    MAX_CELLS_PER_NOTEBOOK,
+    Cell,
+    Delta,
+    VersionState,
+    delta_columns,
+    load_state,
+    snapshot_json,
+)
 
 CHUNK = 500
-
-
-@dataclass
-class VersionState:
-    """The executed state of one notebook: ordered (cell id, code sha) pairs."""
-
-    number: int
-    cells: list[tuple[str, str]] = field(default_factory=list)
-
-    def apply(self, cell_id: str | None, code_sha: str, deleted: Sequence[str]) -> bool:
-        """Apply one execution; answer whether the state changed."""
-        changed = False
-        if deleted:
-            gone = set(deleted)
-            kept = [c for c in self.cells if c[0] not in gone]
-            changed = len(kept) != len(self.cells)
-            self.cells = kept
-        if cell_id is not None:
-            for i, (cid, sha) in enumerate(self.cells):
-                if cid == cell_id:
-                    if sha != code_sha:
-                        self.cells[i] = (cell_id, code_sha)
-                        changed = True
-                    break
-            else:
-                self.cells.append((cell_id, code_sha))
-                changed = True
-        return changed
 
 
 @dataclass
@@ -59,7 +39,9 @@ class NewVersion:
     notebook_id: int
     msg_id: str  # of the execution that produced it
     number: int
-    cells: list[tuple[str, str]]
+    delta: Delta
+    cells_count: int
+    snapshot: list[Cell] | None  # the full cell list, on the versions that keep one
     at: datetime
 
 
@@ -76,22 +58,54 @@ class Rejection:
     reason: str
 
 
-class Ingestor:
-    """One batch's worth of work; create one per transaction."""
+PLACEHOLDER_SOURCE = "unknown"  # of a run whose own record never arrived
 
-    def __init__(self, conn: sa.Connection, blobs: FileBlobStore) -> None:
+
+@dataclass(frozen=True)
+class Owner:
+    """Whom a run or an execution belongs to: the member who first sent it (in embedded mode,
+    the run's user, unchecked: one person uses the store) and the server that recorded it."""
+
+    user: str | None
+    source: str | None
+
+
+class Ingestor:
+    """One batch's worth of work; create one per transaction.
+
+    ``sender`` is the team member whose token sent the batch (None in embedded mode): the
+    runs and executions they first send are theirs, and only theirs to send again.
+    """
+
+    def __init__(
+        self, conn: sa.Connection, blobs: FileBlobStore, sender: str | None = None
+    ) -> None:
         self.conn = conn
         self.blobs = blobs
+        self.sender = sender
         self.rejected: list[Rejection] = []  # set aside by reject(); the caller reports them
         self.notebook_ids: dict[str, int] = {}
         self.run_ids: dict[str, int] = {}
+        self.run_owners: dict[str, Owner] = {}
+        self.superseded: dict[int, list[ExecutionRecord]] = {}  # id(last record) → earlier ones
         self.new_texts: dict[str, str] = {}  # sha256 → text, written once per batch
 
     # -- entry point -----------------------------------------------------------
 
     def reject(self, record: RecordLike, reason: str) -> None:
-        """Set ``record`` aside: it is not stored, and its reason is reported."""
+        """Set ``record`` aside: it is not stored, and its reason is reported (so are the
+        earlier records of its msg_id in the batch, which it replaced)."""
         self.rejected.append(Rejection(record, reason))
+        for earlier in self.superseded.pop(id(record), []):
+            self.rejected.append(Rejection(earlier, reason))
+
+    def _refusal(self, what: str, owner: Owner, source: str | None) -> str | None:
+        """Why the sender, recording from ``source``, may not write ``what``; None if it may."""
+        if self.sender is not None and owner.user != self.sender:
+            return f"{what} belongs to {owner.user or 'nobody known'}: only they can change it"
+        if owner.source not in (source, PLACEHOLDER_SOURCE, None):
+            return f"{what} was recorded by server {owner.source!r}, not by {source!r}"
+        return None
 
     def ingest(self, records: Sequence[RecordLike]) -> int:
         # A rename or a recovery applies between the records before it and those after it.
@@ -108,12 +122,21 @@ class Ingestor:
 
     def _ingest_segment(self, records: Sequence[RecordLike]) -> None:
         run_records = [r for r in records if isinstance(r, RunRecord)]
-        exec_records = _coalesce([r for r in records if isinstance(r, ExecutionRecord)])
+        exec_records = self._coalesce([r for r in records if isinstance(r, ExecutionRecord)])
         paths = {r.notebook for r in run_records} | {r.notebook for r in exec_records}
         if paths:
             self._lock_notebooks(sorted(paths))
         self._upsert_runs(run_records)
         self._upsert_executions(exec_records)
+
+    def _coalesce(self, records: list[ExecutionRecord]) -> list[ExecutionRecord]:
+        """Keep the last record per msg_id, in order of first appearance."""
+        last: dict[str, ExecutionRecord] = {}
+        for r in records:
+            if (before := last.get(r.msg_id)) is not None:
+                self.superseded[id(r)] = [*self.superseded.pop(id(before), []), before]
+            last[r.msg_id] = r
+        return list(last.values())
 
     def _rename(self, rec: RenameRecord) -> None:
         """Move the notebook at ``from_path`` (or every notebook under that folder)."""
@@ -125,6 +148,16 @@ class Ingestor:
             )
         )
         moves += [(path, target + path[len(source) :]) for path in under]
+        if self.sender is not None:
+            shared = self._notebooks_not_all_senders([old for old, _ in moves])
+            if shared:
+                listed = ", ".join(repr(p) for p in shared[:5])
+                self.reject(
+                    rec,
+                    f"{listed} {'has' if len(shared) == 1 else 'have'} runs by other members: "
+                    "only a notebook whose every run is yours can be renamed",
+                )
+                return
         for old, new in moves:
             taken = self.conn.scalar(sa.select(notebooks.c.id).where(notebooks.c.path == new))
             if taken is None:  # never merge two histories: an existing target keeps its own
@@ -132,6 +165,18 @@ class Ingestor:
                     notebooks.update().where(notebooks.c.path == old).values(path=new)
                 )
         self.notebook_ids.clear()
+
+    def _notebooks_not_all_senders(self, paths: list[str]) -> list[str]:
+        """Those of ``paths`` with a run someone other than the sender recorded."""
+        found: list[str] = []
+        for chunk in _chunks(paths):
+            found += self.conn.scalars(
+                sa.select(notebooks.c.path)
+                .join(runs, runs.c.notebook_id == notebooks.c.id)
+                .where(notebooks.c.path.in_(chunk), runs.c.user_name.is_distinct_from(self.sender))
+                .distinct()
+            )
+        return sorted(found)
 
     # -- notebooks -------------------------------------------------------------
 
@@ -169,9 +214,14 @@ class Ingestor:
                 "git": sa.func.coalesce(stmt.excluded.git, runs.c.git),
                 "kernel_spec": sa.func.coalesce(stmt.excluded.kernel_spec, runs.c.kernel_spec),
             },
+            # A run another member stored since _own_runs looked is left alone (a race).
+            where=runs.c.user_name == stmt.excluded.user_name if self.sender else None,
         )
+        self._resolve_run_ids(latest)  # the runs already stored are not counted again
+        latest = self._own_runs(records, latest)
+        if not latest:
+            return
         keys = list(latest)
-        self._resolve_run_ids(keys)  # the runs already stored are not counted again
         fresh = [r for r in latest.values() if r.key not in self.run_ids]
         rows = [
             {
@@ -179,7 +229,8 @@ class Ingestor:
                 "notebook_id": self.notebook_ids[r.notebook],
                 "kernel_id": r.kernel_id,
                 "kernel_session": r.kernel_session,
-                "user_name": r.user,
+                # In team mode a run is its sender's, whatever name the record carries.
+                "user_name": self.sender or r.user,
                 "started_at": r.started_at,
                 "ended_at": r.ended_at,
                 "git": r.git,
@@ -193,11 +244,32 @@ class Ingestor:
         self._add_counts("runs_count", Counter(self.notebook_ids[r.notebook] for r in fresh))
         self._resolve_run_ids(keys)
 
+    def _own_runs(
+        self, records: list[RunRecord], latest: dict[str, RunRecord]
+    ) -> dict[str, RunRecord]:
+        """The runs of ``latest`` the sender may write: new ones, and stored ones of theirs."""
+        refused = {
+            key: reason
+            for key, r in latest.items()
+            if key in self.run_owners
+            and (reason := self._refusal(f"run {key!r}", self.run_owners[key], r.source))
+        }
+        for r in records:
+            if r.key in refused:
+                self.reject(r, refused[r.key])
+        return {key: r for key, r in latest.items() if key not in refused}
+
     def _resolve_run_ids(self, keys: Iterable[str]) -> None:
         missing = [k for k in set(keys) if k not in self.run_ids]
         for chunk in _chunks(missing):
-            rows = self.conn.execute(sa.select(runs.c.key, runs.c.id).where(runs.c.key.in_(chunk)))
-            self.run_ids.update({k: i for k, i in rows})
+            rows = self.conn.execute(
+                sa.select(runs.c.key, runs.c.id, runs.c.user_name, runs.c.source).where(
+                    runs.c.key.in_(chunk)
+                )
+            )
+            for key, run_id, user, source in rows:
+                self.run_ids[key] = run_id
+                self.run_owners[key] = Owner(user, source)
 
     def _placeholder_runs(self, records: list[ExecutionRecord]) -> None:
         """A run the store never saw (its record was lost): keep its executions anyway."""
@@ -211,7 +283,7 @@ class Ingestor:
                         notebook=r.notebook,
                         kernel_id="unknown",
                         started_at=r.started_at,
-                        source="unknown",
+                        source=PLACEHOLDER_SOURCE,
                         instance="unknown",
                     )
                     for key, r in orphans.items()
@@ -225,13 +297,23 @@ class Ingestor:
             return
         self._placeholder_runs(records)
         existing: dict[str, tuple[int, str]] = {}
+        owners: dict[str, Owner] = {}
         for chunk in _chunks([r.msg_id for r in records]):
             rows = self.conn.execute(
-                sa.select(executions.c.msg_id, executions.c.id, executions.c.status).where(
-                    executions.c.msg_id.in_(chunk)
-                )
+                sa.select(
+                    executions.c.msg_id,
+                    executions.c.id,
+                    executions.c.status,
+                    executions.c.owner,
+                    executions.c.source,
+                ).where(executions.c.msg_id.in_(chunk))
             )
-            existing.update({m: (i, s) for m, i, s in rows})
+            for msg_id, row_id, status, user, source in rows:
+                existing[msg_id] = (row_id, status)
+                owners[msg_id] = Owner(user, source)
+        records = [r for r in records if self._may_write(r, owners.get(r.msg_id))]
+        if not records:
+            return
         new = [r for r in records if r.msg_id not in existing]
         # A late "running" snapshot never overrides a finished execution.
         updates = [
@@ -260,6 +342,22 @@ class Ingestor:
             )
         self._touch_notebooks(records)
 
+    def _may_write(self, r: ExecutionRecord, stored: Owner | None) -> bool:
+        """Whether the sender may write ``r`` into its run (and over ``stored``'s execution);
+        if not, ``r`` is set aside."""
+        run = self.run_owners[r.run_key]
+        reason = self._refusal(f"run {r.run_key!r}", run, run.source)
+        if reason is None and stored is not None:
+            reason = self._refusal(f"execution {r.msg_id!r}", stored, run.source)
+        if reason is not None:
+            self.reject(r, reason)
+        return reason is None
+
+    def _owner_columns(self, r: ExecutionRecord) -> dict[str, Any]:
+        """A new execution belongs to its run's owner (the sender, checked by _may_write)."""
+        run = self.run_owners[r.run_key]
+        return {"owner": run.user, "source": run.source}
+
     def _mutable_fields(self, r: ExecutionRecord) -> dict[str, Any]:
         duration = None
         if r.finished_at is not None:
@@ -281,13 +379,19 @@ class Ingestor:
         new_versions: list[NewVersion] = []
         for r in records:
             nb = self.notebook_ids[r.notebook]
-            code_sha = self._text(r.code)
             state = states.get(nb) or self._latest_version(nb)
             states[nb] = state
-            if state.apply(r.cell_id, code_sha, r.deleted_cells):
-                state.number += 1
+            if state.would_outgrow(r.cell_id, r.deleted_cells):
+                self.reject(r, _too_many_cells(r.notebook, len(state.cells)))
+                continue
+            code_sha = self._text(r.code)
+            delta = state.apply(r.cell_id, code_sha, r.deleted_cells)
+            if delta is not None:
+                snapshot = state.next_version()
                 new_versions.append(
-                    NewVersion(nb, r.msg_id, state.number, list(state.cells), r.started_at)
+                    NewVersion(
+                        nb, r.msg_id, state.number, delta, len(state.cells), snapshot, r.started_at
+                    )
                 )
             rows.append(
                 {
@@ -297,9 +401,12 @@ class Ingestor:
                     "cell_id": r.cell_id,
                     "code_sha": code_sha,
                     "version_number": state.number or None,
+                    **self._owner_columns(r),
                     **self._mutable_fields(r),
                 }
             )
+        if not rows:
+            return
         # A plain executemany (no RETURNING): psycopg pipelines it and parses it once.
         self.conn.execute(executions.insert(), rows)
         if new_versions:
@@ -308,43 +415,36 @@ class Ingestor:
         self._add_counts("executions_count", Counter(row["notebook_id"] for row in rows))
 
     def _insert_versions(self, new_versions: list[NewVersion]) -> None:
-        ids: dict[str, int] = {}
-        for chunk in _chunks([v.msg_id for v in new_versions]):
-            found = self.conn.execute(
-                sa.select(executions.c.msg_id, executions.c.id).where(
-                    executions.c.msg_id.in_(chunk)
-                )
-            )
-            ids.update({m: i for m, i in found})
+        # The executions were inserted without RETURNING (so psycopg pipelines them): each
+        # version finds its execution's id by msg_id within the same statement.
+        execution_id = (
+            sa.select(executions.c.id)
+            .where(executions.c.msg_id == sa.bindparam("msg_id"))
+            .scalar_subquery()
+        )
         self.conn.execute(
-            versions.insert(),
+            versions.insert().values(execution_id=execution_id),
             [
                 {
                     "notebook_id": v.notebook_id,
                     "number": v.number,
                     "created_at": v.at,
-                    "execution_id": ids[v.msg_id],
-                    "cells_sha": self._text(json.dumps(v.cells, separators=(",", ":"))),
-                    "cells_count": len(v.cells),
+                    "msg_id": v.msg_id,
+                    "cells_sha": self._snapshot_text(v.snapshot),
+                    "cells_count": v.cells_count,
+                    **delta_columns(v.delta),
                 }
                 for v in new_versions
             ],
         )
         self._add_counts("versions_count", Counter(v.notebook_id for v in new_versions))
 
+    def _snapshot_text(self, cells: list[Cell] | None) -> str | None:
+        return None if cells is None else self._text(snapshot_json(cells))
+
     def _latest_version(self, notebook_id: int) -> VersionState:
-        row = self.conn.execute(
-            sa.select(versions.c.number, versions.c.cells_sha)
-            .where(versions.c.notebook_id == notebook_id)
-            .order_by(versions.c.number.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            return VersionState(0)
-        body = self.new_texts.get(row.cells_sha) or self.conn.scalar(
-            sa.select(texts.c.body).where(texts.c.sha256 == row.cells_sha)
-        )
-        return VersionState(row.number, [(c, s) for c, s in json.loads(body or "[]")])
+        """One snapshot and the deltas after it: never the notebook's whole history."""
+        return load_state(self.conn, notebook_id, unwritten_texts=self.new_texts.get)
 
     # -- content-addressed text -----------------------------------------------------------
 
@@ -385,6 +485,8 @@ class Ingestor:
     def _recover(self, rec: RecoverRecord) -> None:
         """Runs of the same server's earlier processes are over, and so is what they ran."""
         earlier = sa.and_(runs.c.source == rec.source, runs.c.instance != rec.instance)
+        if self.sender is not None:  # a member ends only their own runs
+            earlier = sa.and_(earlier, runs.c.user_name == self.sender)
         self.conn.execute(
             executions.update()
             .where(
@@ -428,12 +530,12 @@ class Ingestor:
         )
 
 
-def _coalesce(records: list[ExecutionRecord]) -> list[ExecutionRecord]:
-    """Keep the last record per msg_id, in order of first appearance."""
-    last: dict[str, ExecutionRecord] = {}
-    for r in records:
-        last[r.msg_id] = r
-    return list(last.values())
+def _too_many_cells(notebook: str, cells: int) -> str:
+    return (
+        f"notebook {notebook!r} has {cells:,} cells and a notebook may have at most "
+        f"{MAX_CELLS_PER_NOTEBOOK:,}: this execution adds a cell, so it is not recorded "
+        "(delete cells, or split the notebook)"
+    )
 
 
 def _insert(dialect: str, table: sa.Table) -> Any:

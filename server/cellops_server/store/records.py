@@ -6,29 +6,43 @@ here, once, when a store ingests them.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import Self
+
+from ..bounds import PositiveInt, StoredInt, StoredTime
 
 ExecutionStatus = Literal["running", "ok", "error", "aborted"]
 
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # Keys, ids and paths: a NUL in one is never meaningful and PostgreSQL cannot hold it.
+    # Free text (code, outputs) keeps its NULs (store/escaping.py).
+    identifiers: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _no_nul_in_identifiers(self) -> Self:
+        for name in self.identifiers:
+            value = getattr(self, name)  # a string, None, or a list of strings
+            if value and "\x00" in (value if isinstance(value, str) else "".join(value)):
+                raise ValueError(f"{name} must not contain NUL characters (\\x00)")
+        return self
 
 
 class RunRecord(_Record):
     """One kernel session on one notebook, as first seen (or updated) by a tap."""
 
     kind: Literal["run"] = "run"
+    identifiers = ("key", "notebook", "kernel_id", "kernel_session", "user", "source", "instance")
     key: str = Field(min_length=1, max_length=64, description="Unique id chosen by the tap.")
     notebook: str = Field(max_length=1024, description="Notebook path within its server.")
     kernel_id: str = Field(max_length=64)
     kernel_session: str | None = Field(default=None, max_length=128)
     user: str | None = Field(default=None, max_length=256)
-    started_at: datetime
-    ended_at: datetime | None = None
+    started_at: StoredTime
+    ended_at: StoredTime | None = None
     git: dict[str, Any] | None = None
     kernel_spec: dict[str, Any] | None = None
     source: str = Field(max_length=64, description="Stable id of the recording server.")
@@ -45,17 +59,18 @@ class ExecutionRecord(_Record):
     """The state of one execute_request; later records for the same msg_id replace it."""
 
     kind: Literal["execution"] = "execution"
+    identifiers = ("msg_id", "run_key", "notebook", "cell_id", "deleted_cells")
     msg_id: str = Field(min_length=1, max_length=128)
     run_key: str = Field(min_length=1, max_length=64)
     notebook: str = Field(max_length=1024)
-    seq: int = Field(ge=1)
+    seq: PositiveInt
     cell_id: str | None = Field(default=None, max_length=128)
     code: str
     deleted_cells: list[str] = []
     status: ExecutionStatus
-    started_at: datetime
-    finished_at: datetime | None = None
-    execution_count: int | None = None
+    started_at: StoredTime
+    finished_at: StoredTime | None = None
+    execution_count: StoredInt | None = None
     error: ErrorInfo | None = None
     outputs: list[dict[str, Any]] = []
 
@@ -64,18 +79,20 @@ class RecoverRecord(_Record):
     """Written when a server starts: whatever its earlier processes left running is over."""
 
     kind: Literal["recover"] = "recover"
+    identifiers = ("source", "instance")
     source: str = Field(max_length=64)
     instance: str = Field(max_length=64)
-    at: datetime
+    at: StoredTime
 
 
 class RenameRecord(_Record):
     """A notebook (or a folder of notebooks) was renamed: its history follows the file."""
 
     kind: Literal["rename"] = "rename"
+    identifiers = ("from_path", "to_path")
     from_path: str = Field(min_length=1, max_length=1024)
     to_path: str = Field(min_length=1, max_length=1024)
-    at: datetime
+    at: StoredTime
 
 
 Record = Annotated[
@@ -83,8 +100,33 @@ Record = Annotated[
 ]
 
 
+# A member's writer sends at most its batch size (1,000 by default, writer.py) per request.
+MAX_RECORDS_PER_REQUEST = 10_000
+
+
+class TooManyRecords(Exception):
+    """A batch longer than MAX_RECORDS_PER_REQUEST, found before any record is validated.
+
+    Not a ValueError: pydantic would wrap that into an error that repeats the whole input."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(
+            f"at most {MAX_RECORDS_PER_REQUEST} records per request, not {count}: "
+            "send them in smaller batches"
+        )
+        self.count = count
+
+
 class IngestBatch(BaseModel):
-    records: list[Record] = Field(max_length=10_000)
+    records: list[Record] = Field(max_length=MAX_RECORDS_PER_REQUEST)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_before_validating(cls, raw: Any) -> Any:
+        records = raw.get("records") if isinstance(raw, dict) else None
+        if isinstance(records, list) and len(records) > MAX_RECORDS_PER_REQUEST:
+            raise TooManyRecords(len(records))
+        return raw
 
 
 RecordLike = RunRecord | ExecutionRecord | RecoverRecord | RenameRecord

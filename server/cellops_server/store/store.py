@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 
-from ..schemas import Execution, ExecutionError, Notebook, Page, Run, Version, VersionDiff
+from ..schemas import (
+    Execution,
+    ExecutionError,
+    IngestResult,
+    Notebook,
+    Page,
+    Run,
+    Version,
+    VersionDiff,
+)
 from ..versions import build_notebook, diff_cells
 from .blobs import FileBlobStore
 from .engine import create_engine, migrate
-from .ingest import Ingestor
-from .pagination import decode_cursor, encode_cursor
+from .pagination import (
+    BY_ID,
+    BY_NUMBER,
+    BY_SEQ_AND_ID,
+    BY_TIME_AND_ID,
+    decode_cursor,
+    encode_cursor,
+)
 from .records import Record, RecordLike
+from .set_aside import ingest_batch
 from .tables import executions, notebooks, runs, texts, versions
+from .version_storage import load_state
 
 MAX_LIMIT = 500
 P = TypeVar("P", bound=Page[Any])
@@ -48,13 +64,14 @@ class Store:
 
     # -- writing -------------------------------------------------------------------
 
-    def ingest(self, records: Sequence[RecordLike]) -> int:
-        with self.engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
-            return Ingestor(conn, self.blobs).ingest(records)
+    def ingest(self, records: Sequence[RecordLike], sender: str | None = None) -> IngestResult:
+        """Store ``records`` (sent by the team member ``sender``; None in embedded mode).
+        Those the store will not keep are set aside and reported; the rest land."""
+        return ingest_batch(self.engine, self.blobs, records, sender)
 
-    def ingest_json(self, raw: list[dict[str, Any]]) -> int:
+    def ingest_json(self, raw: list[dict[str, Any]], sender: str | None = None) -> IngestResult:
         """Validate raw records (from the spool or over HTTP) and ingest them."""
-        return self.ingest(_records.validate_python(raw))
+        return self.ingest(_records.validate_python(raw), sender)
 
     # -- notebooks and runs -------------------------------------------------------------
 
@@ -62,9 +79,9 @@ class Store:
         q = sa.select(notebooks).order_by(
             notebooks.c.last_activity_at.desc(), notebooks.c.id.desc()
         )
-        key = decode_cursor(cursor, 2)
+        key = decode_cursor(cursor, BY_TIME_AND_ID)
         if key:
-            at = sa.literal(_parse_dt(key[0]), notebooks.c.last_activity_at.type)
+            at = sa.literal(key[0], notebooks.c.last_activity_at.type)
             q = q.where(
                 sa.or_(
                     notebooks.c.last_activity_at < at,
@@ -99,7 +116,7 @@ class Store:
             if nb is None:
                 return Page[Run](items=[], next=None)
             q = q.where(runs.c.notebook_id == nb)
-        key = decode_cursor(cursor, 1)
+        key = decode_cursor(cursor, BY_ID)
         if key:
             q = q.where(runs.c.id < key[0])
         page = self._page(Page[Any], q, limit, lambda r: r, lambda r: [r.id])
@@ -158,7 +175,7 @@ class Store:
             .where(executions.c.run_id == run_id)
             .order_by(executions.c.seq, executions.c.id)
         )
-        key = decode_cursor(cursor, 2)
+        key = decode_cursor(cursor, BY_SEQ_AND_ID)
         if key:
             q = q.where(
                 sa.or_(
@@ -184,7 +201,7 @@ class Store:
         )
         if cell is not None:
             q = q.where(executions.c.cell_id == cell)
-        key = decode_cursor(cursor, 1)
+        key = decode_cursor(cursor, BY_ID)
         if key:
             q = q.where(executions.c.id < key[0])
         return self._page(Page[Execution], q, limit, self._execution, lambda r: [r.id])
@@ -246,7 +263,7 @@ class Store:
             .where(versions.c.notebook_id == nb)
             .order_by(versions.c.number.desc())
         )
-        key = decode_cursor(cursor, 1)
+        key = decode_cursor(cursor, BY_NUMBER)
         if key:
             q = q.where(versions.c.number < key[0])
         return self._page(Page[Version], q, limit, self._version, lambda r: [r.number])
@@ -258,7 +275,7 @@ class Store:
         """The version as an nbformat 4 notebook (a JSON-able dict)."""
         row = self._version_row(version_id)
         return build_notebook(
-            self._cells(row.cells_sha),
+            self._cells(row),
             kernel_spec=self._latest_kernel_spec(row.notebook_id),
             metadata={"notebook": row.path, "version": row.number, "version_id": row.id},
         )
@@ -269,9 +286,7 @@ class Store:
             raise ValueError(
                 f"versions {a} and {b} belong to different notebooks ({ra.path}, {rb.path})"
             )
-        added, removed, changed, unchanged = diff_cells(
-            self._cells(ra.cells_sha), self._cells(rb.cells_sha)
-        )
+        added, removed, changed, unchanged = diff_cells(self._cells(ra), self._cells(rb))
         return VersionDiff(
             notebook=ra.path,
             from_version=self._version(ra),
@@ -304,11 +319,10 @@ class Store:
             cells=r.cells_count,
         )
 
-    def _cells(self, cells_sha: str) -> list[tuple[str, str]]:
-        """A version's (cell id, code) pairs, read in two queries whatever its size."""
+    def _cells(self, version: Any) -> list[tuple[str, str]]:
+        """A version's (cell id, code) pairs: one snapshot, the deltas after it, the code."""
         with self.engine.connect() as conn:
-            listing = conn.scalar(sa.select(texts.c.body).where(texts.c.sha256 == cells_sha))
-            pairs = json.loads(listing or "[]")
+            pairs = load_state(conn, version.notebook_id, version.number).cells
             codes: dict[str, str] = {}
             shas = list({sha for _, sha in pairs})
             for i in range(0, len(shas), 500):
@@ -357,9 +371,3 @@ class Store:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
         with self.engine.connect() as conn:
             return list(conn.execute(q.limit(limit + 1)))
-
-
-def _parse_dt(value: str) -> Any:
-    from datetime import datetime
-
-    return datetime.fromisoformat(value)

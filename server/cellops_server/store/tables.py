@@ -8,9 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from .escaping import NulSafeText
+
 metadata = sa.MetaData()
 
 JSON = sa.JSON().with_variant(JSONB(), "postgresql")
+JSON_OR_NULL = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -38,7 +41,7 @@ texts = sa.Table(
     "texts",
     metadata,
     sa.Column("sha256", sa.String(64), primary_key=True),
-    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("body", NulSafeText, nullable=False),
 )
 
 notebooks = sa.Table(
@@ -90,6 +93,10 @@ executions = sa.Table(
     sa.Column("error", JSON),
     sa.Column("outputs", JSON),
     sa.Column("version_number", sa.Integer),
+    # Who first sent it (the team member, or the run's user in embedded mode) and from which
+    # server: only they may send it again (store/ingest.py).
+    sa.Column("owner", sa.String(256)),
+    sa.Column("source", sa.String(64)),
     sa.Index("ix_executions_run_seq", "run_id", "seq"),
     sa.Index("ix_executions_notebook", "notebook_id", "id"),
     sa.Index("ix_executions_running", "status"),
@@ -104,8 +111,14 @@ versions = sa.Table(
     sa.Column("number", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("execution_id", sa.Integer, sa.ForeignKey("executions.id")),
-    sa.Column("cells_sha", sa.String(64), nullable=False),
+    # A snapshot: the whole (cell id, code sha) list as JSON in texts. Only some rows have one
+    # (see version_storage.py); every row of a store older than revision 0005 does.
+    sa.Column("cells_sha", sa.String(64)),
     sa.Column("cells_count", sa.Integer, nullable=False),
+    # The delta from the previous version: these cells deleted, then one cell set or appended.
+    sa.Column("delta_deleted", JSON_OR_NULL),
+    sa.Column("delta_cell_id", sa.String(128)),
+    sa.Column("delta_code_sha", sa.String(64)),
     sa.UniqueConstraint("notebook_id", "number", name="uq_versions_notebook_number"),
 )
 
@@ -139,7 +152,7 @@ models = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(128), nullable=False, unique=True),
-    sa.Column("description", sa.Text),
+    sa.Column("description", NulSafeText),
     # Bumped under a row lock on this row: the next version number.
     sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -161,10 +174,13 @@ model_versions = sa.Table(
     sa.Column("metrics", JSON, nullable=False),
     sa.Column("params", JSON, nullable=False),
     sa.Column("tags", JSON, nullable=False),
-    sa.Column("description", sa.Text),
+    sa.Column("description", NulSafeText),
     sa.Column("created_by", sa.String(256)),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("lineage_msg_id", sa.String(128)),
+    # The team member whose execution the lineage must be (null: not checked, in embedded
+    # mode); it resolves only to an execution they own, even one stored after registering.
+    sa.Column("lineage_owner", sa.String(256)),
     sa.Column("data_fingerprints", JSON, nullable=False),
     sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
     sa.Index("ix_model_versions_msg", "lineage_msg_id"),
@@ -176,4 +192,17 @@ model_aliases = sa.Table(
     sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), primary_key=True),
     sa.Column("alias", sa.String(64), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
+)
+
+# Records the store would not keep (another member's, or values it cannot hold), with why
+# and who sent them: nothing a client sends is dropped without a trace.
+rejected_records = sa.Table(
+    "rejected_records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("sender", sa.String(256)),
+    sa.Column("reason", NulSafeText, nullable=False),
+    sa.Column("record", NulSafeText, nullable=False),  # the record as JSON
+    sa.Index("ix_rejected_records_at", "at"),
 )

@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from tornado import web
 from tornado.ioloop import IOLoop
 
 from ..api.base import ApiError, ApiHandler
+from ..store import Store
 from .users import TeamUser, user_for_token
 
 # What each action on a resource needs; anything not listed needs "editor" to write.
@@ -26,11 +28,14 @@ class RoleAuthorizer:
         return user.has_role(needed)
 
 
-class TeamApiHandler(ApiHandler):
-    authorizer = RoleAuthorizer()
-    log = logging.getLogger("cellops.serve")
+class TokenAuthentication(web.RequestHandler):
+    """Identifies the caller by personal token. It comes after ApiHandler in the method
+    order, as Jupyter's authentication does, so ApiHandler's prepare (a StreamingHandler)
+    runs it before the body is read and answers its refusals like any other."""
 
-    async def prepare(self) -> None:
+    store: Store  # ApiHandler's
+
+    async def prepare(self) -> None:  # type: ignore[override]
         token = self._token()
         if not token:
             raise ApiError(
@@ -50,6 +55,11 @@ class TeamApiHandler(ApiHandler):
         if scheme.lower() in ("token", "bearer") and value.strip():
             return value.strip()
         return ""
+
+
+class TeamApiHandler(ApiHandler, TokenAuthentication):
+    authorizer = RoleAuthorizer()
+    log = logging.getLogger("cellops.serve")
 
     @property
     def team_user(self) -> TeamUser | None:

@@ -12,17 +12,24 @@ import json
 import tempfile
 from collections.abc import Awaitable, Callable
 from typing import IO, Any
+from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
+from jupyter_server.utils import url_path_join
 from tornado import httputil, web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from ..api.artifacts import DEFAULT_MAX_ARTIFACT_SIZE, SLACK
 from ..api.base import ApiError
 from ..api.jupyter import JupyterApiHandler
+from ..api.routes import API_PREFIX
 
 HOP_HEADERS = {"content-type", "cache-control"}
 DOWNLOAD_HEADERS = HOP_HEADERS | {"content-disposition", "content-length", "x-content-type-options"}
+BODILESS = (204, 304)
+# RFC 3986 path characters (unreserved ones are always kept), and "%" to keep escapes as sent.
+PATH_SAFE = "/%!$&'()*+,;=:@"
+QUERY_SAFE = PATH_SAFE + "?"
 JSON_BODY_LIMIT = 64 * 1024 * 1024
 IN_MEMORY = 4 * 1024 * 1024
 CHUNK = 1024 * 1024
@@ -36,9 +43,9 @@ class BackendClient:
         self.api = backend_url.rstrip("/") + "/cellops/api/v1/"
         self.token = token
         self.timeout = timeout
-        # Our own client: every open sidebar holds one long poll (GET /events) here, and the
-        # shared default client would queue other requests behind ten of them. Artifact
-        # downloads are streamed, so the response size limit is only the backend's.
+        # Our own client: the shared default one queues requests behind ten slow ones (artifact
+        # transfers; the events relay's long poll). Artifact downloads are streamed, so the
+        # response size limit is only the backend's.
         self._http = AsyncHTTPClient(force_instance=True, max_clients=100, max_body_size=2**40)
 
     async def fetch(
@@ -79,19 +86,26 @@ class BackendClient:
         except (OSError, HTTPClientError) as exc:
             raise ApiError(502, f"team backend unreachable at {self.api}: {exc}") from None
 
-    async def get_json(self, path: str) -> Any:
-        response = await self.fetch(path)
+    async def get_json(self, path: str, timeout: float | None = None) -> Any:
+        """The backend's JSON answer; its error (4xx/5xx) raised as an ApiError."""
+        response = await self.fetch(path, timeout=timeout)
+        try:
+            body = json.loads(response.body)
+        except (TypeError, ValueError):
+            body = None
         if response.code >= 400:
-            try:
-                body = json.loads(response.body)
-            except ValueError:
-                body = {"error": response.reason}
-            raise ApiError(response.code, body.get("error") or response.reason, body.get("detail"))
-        return json.loads(response.body)
+            error = body if isinstance(body, dict) else {}
+            raise ApiError(
+                response.code, error.get("error") or response.reason, error.get("detail")
+            )
+        if body is None:
+            raise ApiError(502, f"the team backend answered {path} with something else than JSON")
+        return body
 
 
 @web.stream_request_body
-class ForwardHandler(JupyterApiHandler):
+class ForwardHandler(JupyterApiHandler):  # ApiHandler is a StreamingHandler
+    max_body = None  # spooled and forwarded, up to _limit
     _spool: IO[bytes] | None = None
     _received = 0
     _limit = JSON_BODY_LIMIT
@@ -100,35 +114,32 @@ class ForwardHandler(JupyterApiHandler):
     def backend(self) -> BackendClient:
         return self.settings["cellops_backend"]
 
-    async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()  # Jupyter's authentication
-        if self._finished or self.request.method in ("GET", "HEAD", "OPTIONS", "DELETE"):
+    async def accept_body(self) -> None:
+        if self.request.method in ("GET", "HEAD", "OPTIONS", "DELETE"):
             return
         # The body streams in after prepare: authorize before accepting it.
         user = self.current_user
         if not user or not self.authorizer.is_authorized(self, user, "write", self.auth_resource):
             raise ApiError(403, f"you are not allowed to {self.request.method} here")
-        if self._is_artifact():
+        if self._target().startswith("artifacts/"):
             self._limit = int(
                 self.settings.get("cellops_max_artifact_size") or DEFAULT_MAX_ARTIFACT_SIZE
             )
         length = self.request.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > self._limit:
-            self.request.connection.set_max_body_size(int(length))  # drain, answer 413
             raise ApiError(
                 413, f"request body of {length} bytes is too large", {"limit": self._limit}
             )
         self.request.connection.set_max_body_size(self._limit + SLACK)
         self._spool = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY)  # noqa: SIM115
 
-    def data_received(self, chunk: bytes) -> None:
-        if self._spool is None or self._finished:
+    def receive(self, chunk: bytes) -> None:
+        if self._spool is None:
             return
         self._received += len(chunk)
         if self._received > self._limit:
             self._close_spool()
-            error = ApiError(413, "request body too large", {"limit": self._limit})
-            self.send_error(413, exc_info=(ApiError, error, None))
+            self.refuse_now(ApiError(413, "request body too large", {"limit": self._limit}))
             return
         self._spool.write(chunk)
 
@@ -143,16 +154,27 @@ class ForwardHandler(JupyterApiHandler):
             self._spool.close()
             self._spool = None
 
-    def _is_artifact(self) -> bool:
-        return bool(self.path_args) and self.path_args[0].startswith("artifacts/")
+    def _target(self) -> str:
+        """What follows /cellops/api/v1/ in the request, path and query exactly as the client
+        sent them. Tornado hands handlers their path arguments percent-decoded: forwarding
+        those turned %3F into a query, %23 into a fragment and dropped %0A, so the backend
+        acted on another resource than the one the client named."""
+        prefix = url_path_join(self.base_url, API_PREFIX) + "/"
+        path = self.request.path
+        if not path.startswith(prefix):  # the route matched, so only an odd base_url gets here
+            raise ApiError(404, f"no such endpoint: {path}")
+        target = _encoded(path[len(prefix) :], PATH_SAFE)
+        if self.request.query:
+            target += "?" + _encoded(self.request.query, QUERY_SAFE)
+        return target
 
-    async def _forward(self, path: str) -> None:
+    async def _forward(self) -> None:
         if self._finished:  # answered 413 while the body streamed in
             return
-        query = ("?" + self.request.query) if self.request.query else ""
+        target = self._target()
         method = self.request.method or "GET"
-        if method == "GET" and self._is_artifact():
-            await self._download(path + query)
+        if method == "GET" and target.startswith("artifacts/"):
+            await self._download(target)
             return
         kwargs: dict[str, Any] = {}
         body = None
@@ -165,14 +187,15 @@ class ForwardHandler(JupyterApiHandler):
                 body = spool.read()
             else:
                 kwargs.update(body_producer=_producer(spool), length=size, timeout=TRANSFER_TIMEOUT)
-        response = await self.backend.fetch(path + query, method, body, **kwargs)
+        response = await self.backend.fetch(target, method, body, **kwargs)
         if response.code == 599:
             raise ApiError(502, f"team backend unreachable at {self.backend.api}: {response.error}")
         self.set_status(response.code)
         for name, value in response.headers.get_all():
             if name.lower() in HOP_HEADERS:
                 self.set_header(name, value)
-        self.finish(response.body)
+        # Tornado refuses to send any body, even an empty one, with these statuses.
+        self.finish(None if response.code in BODILESS else response.body)
 
     async def _download(self, path: str) -> None:
         """Stream the backend's answer through as it arrives."""
@@ -211,24 +234,30 @@ class ForwardHandler(JupyterApiHandler):
                 self.set_header(name, value)
 
     @authorized
-    async def get(self, path: str) -> None:
-        await self._forward(path)
+    async def get(self, _path: str) -> None:
+        await self._forward()
 
     @authorized
-    async def post(self, path: str) -> None:
-        await self._forward(path)
+    async def post(self, _path: str) -> None:
+        await self._forward()
 
     @authorized
-    async def put(self, path: str) -> None:
-        await self._forward(path)
+    async def put(self, _path: str) -> None:
+        await self._forward()
 
     @authorized
-    async def patch(self, path: str) -> None:
-        await self._forward(path)
+    async def patch(self, _path: str) -> None:
+        await self._forward()
 
     @authorized
-    async def delete(self, path: str) -> None:
-        await self._forward(path)
+    async def delete(self, _path: str) -> None:
+        await self._forward()
+
+
+def _encoded(raw: str, safe: str) -> str:
+    """``raw`` with its percent-escapes kept and anything a URL cannot carry escaped (tornado
+    decoded the request line as Latin-1, so encoding back gives the bytes as received)."""
+    return quote(raw.encode("latin-1"), safe=safe)
 
 
 def _producer(spool: IO[bytes]) -> BodyProducer:

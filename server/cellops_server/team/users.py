@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from ..store.tables import users
 
 ROLES = ["viewer", "commenter", "editor", "approver", "admin"]
-_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,128}$")
+_NAME = re.compile(r"[A-Za-z0-9._@-]{1,128}")  # fullmatch: "$" accepts a final "\n"
 
 
 class UserError(ValueError):
@@ -43,7 +43,7 @@ def new_token() -> str:
 
 def add_user(engine: sa.Engine, name: str, role: str = "editor") -> str:
     """Create a user; answer their personal token (shown once, stored hashed)."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise UserError("a user name is 1-128 letters, digits or . _ @ -")
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}")
