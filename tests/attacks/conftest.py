@@ -22,6 +22,13 @@ class Team(TeamBackend):
         return self.api(self.tokens[name])
 
 
+def team_db_url(request: pytest.FixtureRequest, sqlite_file: Path) -> str:
+    """The database of a ``team`` fixture's param: a SQLite file, or a fresh PostgreSQL one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{sqlite_file}"
+    return request.getfixturevalue("module_pg_url")
+
+
 def start_team(db_url: str, tmp: Path) -> Team:
     team = Team(db_url, tmp / "artifacts")
     team.tokens = {name: team.add_user(name, role) for name, role in ROLES.items()}
@@ -35,11 +42,7 @@ def team(
 ) -> Iterator[Team]:
     """One team backend per module and store, shared by the module's attacks."""
     tmp = tmp_path_factory.mktemp(f"team-{request.param}")
-    if request.param == "sqlite":
-        db_url = f"sqlite:///{tmp / 'team.db'}"
-    else:
-        db_url = request.getfixturevalue("module_pg_url")
-    backend = start_team(db_url, tmp)
+    backend = start_team(team_db_url(request, tmp / "team.db"), tmp)
     yield backend
     backend.stop()
 
@@ -48,3 +51,11 @@ def member_server(team: Team, tmp: Path, name: str) -> JupyterServer:
     """A member's Jupyter server in team-client mode (forwards to ``team``)."""
     env = {"CELLOPS_BACKEND_URL": team.url, "CELLOPS_TOKEN": team.tokens[name]}
     return JupyterServer(tmp / name, env=env).start()
+
+
+@pytest.fixture(scope="module")
+def alice(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    """alice's Jupyter server in team-client mode, shared by a module's attacks."""
+    server = member_server(team, tmp_path_factory.mktemp("members"), "alice")
+    yield server
+    server.stop()

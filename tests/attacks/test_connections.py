@@ -19,7 +19,7 @@ import requests
 
 from ..routes import concrete_routes
 from ..support import Api, JupyterServer
-from .conftest import API, Team, member_server
+from .conftest import API, Team
 
 MODEL = b"a model the attacks must not touch"
 SHA = hashlib.sha256(MODEL).hexdigest()
@@ -28,13 +28,6 @@ SLOW_CLIENTS = 8
 TRICKLE_ROUNDS = 4  # one byte per slow client every TRICKLE_PAUSE seconds
 TRICKLE_PAUSE = 0.5
 FAST = 0.5  # seconds: what "still answers fast" means while slow clients hang on
-
-
-@pytest.fixture(scope="module")
-def alice(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    server = member_server(team, tmp_path_factory.mktemp("members"), "alice")
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from ..support import JupyterServer
-from .conftest import Team, start_team
+from .conftest import Team, start_team, team_db_url
 from .seed import API, register
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -57,11 +57,7 @@ def team(
 ) -> Iterator[Team]:
     """`cellops serve` (store in a folder it creates) with an artifact registered."""
     tmp = tmp_path_factory.mktemp(f"modes-team-{request.param}")
-    if request.param == "sqlite":
-        db_url = f"sqlite:///{tmp / 'store' / 'team.db'}"
-    else:
-        db_url = request.getfixturevalue("module_pg_url")
-    backend = start_team(db_url, tmp)
+    backend = start_team(team_db_url(request, tmp / "store" / "team.db"), tmp)
     assert register(backend.as_("alice"), "private-model").status_code == 201
     yield backend
     backend.stop()

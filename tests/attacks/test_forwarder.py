@@ -7,26 +7,18 @@ import hashlib
 import http.client
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
 from ..support import Api, JupyterServer
-from .conftest import API, Team, member_server
+from .conftest import API, Team
 
 # Each reaches the backend as a name it refuses; decoded before forwarding, each reached
 # another resource: %0A was dropped (`iris`), %3F and %23 cut the path, %2F split it.
 ENCODED = ["iris%0A", "iris%3Fx", "iris%23x", "iris%2Fx", "%2e%2e"]
 FLOOD = 150  # long polls held at once through one member's server
-
-
-@pytest.fixture(scope="module")
-def alice(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    server = member_server(team, tmp_path_factory.mktemp("members"), "alice")
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
