@@ -15,7 +15,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from . import __version__
 from .activity import ActivityHub
 from .api.routes import embedded_handlers, openapi_document, team_client_handlers
-from .capture.environment import git_state
+from .capture.environment import LocalNotebooks, git_state
 from .capture.policy import TrackingPolicy
 from .capture.tap import TrackingKernelWebsocketConnection
 from .capture.tracker import Tracker, now_iso
@@ -130,6 +130,7 @@ class CellopsExtension(ExtensionApp):
             cellops_relay=self.relay,
             cellops_max_artifact_size=cfg.max_artifact_size,
             cellops_openapi=openapi_document(),
+            cellops_local_notebooks=LocalNotebooks(self.serverapp.root_dir),
         )
         events = self.serverapp.event_logger
         events.add_listener(schema_id=KERNEL_ACTIONS, listener=self._on_kernel_action)
@@ -213,8 +214,13 @@ class CellopsExtension(ExtensionApp):
             self.tracker.shutdown(data["kernel_id"])
 
     async def _on_contents_event(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
-        if data.get("action") == "rename" and data.get("source_path") and data.get("path"):
-            self.tracker.rename(data["source_path"], data["path"])
+        source, path = data.get("source_path"), data.get("path")
+        if not (source and path):
+            return
+        if data.get("action") == "rename":
+            self.tracker.rename(source, path)
+        elif data.get("action") == "copy":  # Duplicate; a copy starts its own history
+            self.tracker.copy(source, path)
 
     # -- the local spool ----------------------------------------------------------------------------
 
