@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from cellops_server.identity import normalize_remote, notebook_key
 from cellops_server.store import NotebookRef, Store, create_engine
 from cellops_server.store.engine import MIGRATIONS
 from cellops_server.store.tables import executions, notebooks, runs, texts, users, versions
@@ -92,6 +93,10 @@ def test_same_named_notebooks_of_two_members_stay_apart(
     write_notebook(alice.root / path)
     write_notebook(bob.root / path)
     run_cells(alice, path, ("a1", "churn = 'alice'"), ("a2", "fit = 1"))
+    codes_of(alice, path, 2)
+    # bob's file at that path is his: before he runs a cell it has no history, not alice's
+    assert bob.api.cellops("executions", notebook=path)["items"] == []
+    assert bob.api.cellops("versions", notebook=path)["items"] == []
     run_cells(bob, path, ("b1", "pricing = 'bob'"))
 
     assert codes_of(alice, path, 2) == ["churn = 'alice'", "fit = 1"]
@@ -114,6 +119,22 @@ def test_same_named_notebooks_of_two_members_stay_apart(
     assert sorted(r.json()["detail"]["owners"]) == ["alice", "bob"]
     mine = vera.cellops("executions", notebook=path, owner="bob")["items"]
     assert [e["code"] for e in mine] == ["pricing = 'bob'"]
+
+
+@pytest.mark.parametrize(
+    "remote",
+    [
+        "git@github.com:Org/churn.git",
+        "https://github.com/Org/churn",
+        "https://token:secret@GitHub.com/Org/churn.git/",
+        "ssh://git@github.com/Org/churn",
+    ],
+)
+def test_one_repository_has_one_identity_however_its_remote_is_spelled(remote: str) -> None:
+    assert normalize_remote(remote) == "github.com/Org/churn"
+    assert notebook_key("a/nb.ipynb", "alice", remote, "nb.ipynb") == notebook_key(
+        "b/nb.ipynb", "bob", "git@github.com:Org/churn.git", "nb.ipynb"
+    )
 
 
 def git(*args: str, cwd: Path) -> None:
