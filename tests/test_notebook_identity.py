@@ -214,6 +214,31 @@ def test_a_rename_keeps_history_and_a_copy_starts_its_own(
     assert codes_of(alice, renamed, 1) == ["a = 1"]  # the original's history is its own
 
 
+def test_a_notebook_saved_under_a_new_name_starts_its_own_history_linked_to_the_original(
+    members: tuple[JupyterServer, JupyterServer],
+) -> None:
+    """JupyterLab's "Save as" (or a copy made outside Jupyter) keeps the cells' ids."""
+    alice, bob = members
+    tag = uuid.uuid4().hex[:6]
+    original, saved_as = f"report-{tag}.ipynb", f"report-{tag}-final.ipynb"
+    cell = f"cell-{tag}"
+    for path in (original, saved_as):
+        write_notebook(alice.root / path)
+    write_notebook(bob.root / saved_as)
+    run_cells(alice, original, (cell, "summary = 1"))
+    codes_of(alice, original, 1)
+    run_cells(alice, saved_as, (cell, "summary = 2"), ("other", "x = 3"))
+    run_cells(bob, saved_as, (cell, "bob = 1"))  # bob's own file: never linked to alice's
+
+    assert codes_of(alice, saved_as, 2) == ["summary = 2", "x = 3"]
+    assert codes_of(alice, original, 1) == ["summary = 1"]
+    listed = alice.api.cellops("notebooks", limit=500)["items"]
+    assert sorted((n["owner"], n["copied_from"]) for n in listed if n["path"] == saved_as) == [
+        ("alice", original),
+        ("bob", None),
+    ]
+
+
 # -- migration ------------------------------------------------------------------------------
 
 

@@ -466,10 +466,13 @@ class Ingestor:
         states: dict[int, VersionState] = {}
         rows: list[dict[str, Any]] = []
         new_versions: list[NewVersion] = []
+        first_cells: dict[int, str] = {}  # notebook with no version yet → its first cell id
         for r in records:
             nb = self.run_notebooks[r.run_key]  # an execution is in its run's notebook
             state = states.get(nb) or self._latest_version(nb)
             states[nb] = state
+            if state.number == 0 and r.cell_id and nb not in first_cells:
+                first_cells[nb] = r.cell_id
             if state.would_outgrow(r.cell_id, r.deleted_cells):
                 self.reject(r, _too_many_cells(r.notebook, len(state.cells)))
                 continue
@@ -502,6 +505,38 @@ class Ingestor:
             self._insert_versions(new_versions)
         self._write_texts()
         self._add_counts("executions_count", Counter(row["notebook_id"] for row in rows))
+        self._link_copies(first_cells)
+
+    def _link_copies(self, first_cells: dict[int, str]) -> None:
+        """A new notebook whose first executed cell is a cell of another of the sender's
+        notebooks was copied from it ("Save as", a copy made outside Jupyter, a restore: a
+        copy keeps its cells' ids). It keeps its own history, linked to the original."""
+        for notebook_id, cell_id in first_cells.items():
+            other = notebooks.alias("other")
+            has_cell = sa.exists().where(
+                executions.c.notebook_id == other.c.id, executions.c.cell_id == cell_id
+            )
+            original = self.conn.scalar(
+                sa.select(other.c.id)
+                .where(
+                    other.c.id != notebook_id,
+                    other.c.owner.is_not_distinct_from(self.sender),
+                    other.c.repo.is_(None),
+                    has_cell,
+                )
+                .order_by(other.c.last_activity_at.desc(), other.c.id.desc())
+                .limit(1)
+            )
+            if original is not None:
+                self.conn.execute(
+                    notebooks.update()
+                    .where(
+                        notebooks.c.id == notebook_id,
+                        notebooks.c.copied_from.is_(None),
+                        notebooks.c.repo.is_(None),
+                    )
+                    .values(copied_from=original)
+                )
 
     def _insert_versions(self, new_versions: list[NewVersion]) -> None:
         # The executions were inserted without RETURNING (so psycopg pipelines them): each
