@@ -195,6 +195,10 @@ def test_a_rename_keeps_history_and_a_copy_starts_its_own(
 
     r = alice.api.request("PATCH", f"api/contents/{first}", json={"path": renamed})
     assert r.status_code == 200, r.text
+    # then JupyterLab moves the open session along, which is no copy
+    (session,) = [s for s in alice.api.get("api/sessions") if s["path"] == first]
+    r = alice.api.request("PATCH", f"api/sessions/{session['id']}", json={"path": renamed})
+    assert r.status_code == 200, r.text
     assert codes_of(alice, renamed, 1) == ["a = 1"]
     assert alice.api.cellops("executions", notebook=first)["items"] == []
 
@@ -212,12 +216,16 @@ def test_a_rename_keeps_history_and_a_copy_starts_its_own(
     run_cells(alice, copy, ("c1", "a = 2"))
     assert codes_of(alice, copy, 1) == ["a = 2"]
     assert codes_of(alice, renamed, 1) == ["a = 1"]  # the original's history is its own
+    (moved,) = [
+        n for n in alice.api.cellops("notebooks", limit=500)["items"] if n["path"] == renamed
+    ]
+    assert (moved["copied_from"], moved["runs"]) == (None, 1)
 
 
-def test_a_notebook_saved_under_a_new_name_starts_its_own_history_linked_to_the_original(
+def test_a_copy_made_outside_jupyter_starts_its_own_history_linked_to_the_original(
     members: tuple[JupyterServer, JupyterServer],
 ) -> None:
-    """JupyterLab's "Save as" (or a copy made outside Jupyter) keeps the cells' ids."""
+    """A copy made with `cp` (or a restored version) keeps the cells' ids."""
     alice, bob = members
     tag = uuid.uuid4().hex[:6]
     original, saved_as = f"report-{tag}.ipynb", f"report-{tag}-final.ipynb"
@@ -232,11 +240,41 @@ def test_a_notebook_saved_under_a_new_name_starts_its_own_history_linked_to_the_
 
     assert codes_of(alice, saved_as, 2) == ["summary = 2", "x = 3"]
     assert codes_of(alice, original, 1) == ["summary = 1"]
+    assert codes_of(bob, saved_as, 1) == ["bob = 1"]
     listed = alice.api.cellops("notebooks", limit=500)["items"]
     assert sorted((n["owner"], n["copied_from"]) for n in listed if n["path"] == saved_as) == [
         ("alice", original),
         ("bob", None),
     ]
+
+
+def test_save_as_continues_in_a_copy_with_its_own_history(
+    members: tuple[JupyterServer, JupyterServer],
+) -> None:
+    """JupyterLab's "Save as" moves the open session to the new file (no rename): the cells
+    run after it are the copy's, and the copy is linked to the original."""
+    alice, _ = members
+    tag = uuid.uuid4().hex[:6]
+    original, saved_as = f"study-{tag}.ipynb", f"study-{tag}-v2.ipynb"
+    write_notebook(alice.root / original)
+    kernel = alice.new_session(original)
+    client = alice.connect(kernel)
+    try:
+        assert client.execute("before = 1", cell_id="c1")["reply"]["status"] == "ok"
+        (session,) = [s for s in alice.api.get("api/sessions") if s["kernel"]["id"] == kernel]
+        r = alice.api.request(
+            "PATCH", f"api/sessions/{session['id']}", json={"path": saved_as, "name": saved_as}
+        )
+        assert r.status_code == 200, r.text
+        write_notebook(alice.root / saved_as)
+        assert client.execute("after = 2", cell_id="c1")["reply"]["status"] == "ok"
+    finally:
+        client.close()
+
+    assert codes_of(alice, saved_as, 1) == ["after = 2"]
+    assert codes_of(alice, original, 1) == ["before = 1"]
+    listed = alice.api.cellops("notebooks", limit=500)["items"]
+    assert [n["copied_from"] for n in listed if n["path"] == saved_as] == [original]
 
 
 # -- migration ------------------------------------------------------------------------------

@@ -135,6 +135,7 @@ class CellopsExtension(ExtensionApp):
         events = self.serverapp.event_logger
         events.add_listener(schema_id=KERNEL_ACTIONS, listener=self._on_kernel_action)
         events.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
+        self._follow_session_paths()
         # After the server has bound its port, before any kernel can start.
         IOLoop.current().add_callback(self._advertise_to_kernels)
         where = cfg.backend_url if self.team_client else cfg.db_url
@@ -190,6 +191,24 @@ class CellopsExtension(ExtensionApp):
             backend_reachable=(self.writer.last_error is None) if self.team_client else None,
             last_error=self.writer.last_error,
         )
+
+    def _follow_session_paths(self) -> None:
+        """Tell the tracker when a session moves to another file. jupyter_server emits no
+        event for it (a "Save as" is only a session update), so its update is wrapped."""
+        sessions = getattr(self.serverapp, "session_manager", None)
+        update = getattr(sessions, "update_session", None)
+        if update is None:
+            return
+
+        async def update_session(session_id: str, **changes: Any) -> None:
+            await update(session_id, **changes)
+            if changes.get("path"):
+                model = await sessions.get_session(session_id=session_id)
+                kernel_id = (model.get("kernel") or {}).get("id")
+                if kernel_id:
+                    self.tracker.session_moved(kernel_id, changes["path"])
+
+        sessions.update_session = update_session
 
     def _look_up_git(self, run_key: str, folder: str | None) -> None:
         if not folder:

@@ -360,6 +360,21 @@ class Tracker:
                 if state.run is not None:
                     state.run.notebook = new
 
+    def session_moved(self, kernel_id: str, path: str) -> None:
+        """The kernel's session now belongs to another file, and no rename moved it there
+        (JupyterLab's "Save as"): that file is a copy, with a history of its own from its
+        next cell on. Cells still running finish in the run they started in."""
+        state = self.kernels.get(kernel_id)
+        new = path.strip("/")
+        if state is None or not new or state.notebook.strip("/") == new:
+            return  # a rename already moved it (its contents event comes first)
+        old = state.notebook
+        if state.run is not None:
+            self.emit({**self._run_record(state.run), "ended_at": now_iso()})
+            state.run = None
+        state.notebook, state.repo = new, None
+        self.copy(old, new)
+
     def copy(self, from_path: str, to_path: str) -> None:
         """A notebook was copied: the store links the copy's new history to the original."""
         self.emit(
