@@ -15,7 +15,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from . import __version__
 from .activity import ActivityHub
 from .api.routes import embedded_handlers, openapi_document, team_client_handlers
-from .capture.environment import git_state
+from .capture.environment import LocalNotebooks, git_state
 from .capture.policy import TrackingPolicy
 from .capture.tap import TrackingKernelWebsocketConnection
 from .capture.tracker import Tracker, now_iso
@@ -130,10 +130,12 @@ class CellopsExtension(ExtensionApp):
             cellops_relay=self.relay,
             cellops_max_artifact_size=cfg.max_artifact_size,
             cellops_openapi=openapi_document(),
+            cellops_local_notebooks=LocalNotebooks(self.serverapp.root_dir),
         )
         events = self.serverapp.event_logger
         events.add_listener(schema_id=KERNEL_ACTIONS, listener=self._on_kernel_action)
         events.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
+        self._follow_session_paths()
         # After the server has bound its port, before any kernel can start.
         IOLoop.current().add_callback(self._advertise_to_kernels)
         where = cfg.backend_url if self.team_client else cfg.db_url
@@ -190,6 +192,24 @@ class CellopsExtension(ExtensionApp):
             last_error=self.writer.last_error,
         )
 
+    def _follow_session_paths(self) -> None:
+        """Tell the tracker when a session moves to another file. jupyter_server emits no
+        event for it (a "Save as" is only a session update), so its update is wrapped."""
+        sessions = getattr(self.serverapp, "session_manager", None)
+        update = getattr(sessions, "update_session", None)
+        if update is None:
+            return
+
+        async def update_session(session_id: str, **changes: Any) -> None:
+            await update(session_id, **changes)
+            if changes.get("path"):
+                model = await sessions.get_session(session_id=session_id)
+                kernel_id = (model.get("kernel") or {}).get("id")
+                if kernel_id:
+                    self.tracker.session_moved(kernel_id, changes["path"])
+
+        sessions.update_session = update_session
+
     def _look_up_git(self, run_key: str, folder: str | None) -> None:
         if not folder:
             return
@@ -213,8 +233,13 @@ class CellopsExtension(ExtensionApp):
             self.tracker.shutdown(data["kernel_id"])
 
     async def _on_contents_event(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
-        if data.get("action") == "rename" and data.get("source_path") and data.get("path"):
-            self.tracker.rename(data["source_path"], data["path"])
+        source, path = data.get("source_path"), data.get("path")
+        if not (source and path):
+            return
+        if data.get("action") == "rename":
+            self.tracker.rename(source, path)
+        elif data.get("action") == "copy":  # Duplicate; a copy starts its own history
+            self.tracker.copy(source, path)
 
     # -- the local spool ----------------------------------------------------------------------------
 

@@ -23,7 +23,17 @@ class ErrorBody(BaseModel):
 
 
 class Notebook(BaseModel):
+    id: int
     path: str
+    owner: str | None = Field(
+        description="The member whose file it is; null for a git notebook (shared by everyone "
+        "who opens that file of the repository) and in embedded mode."
+    )
+    repo: str | None = Field(description="Normalized git remote URL of a git notebook.")
+    repo_path: str | None = Field(description="The notebook's path within that repository.")
+    copied_from: str | None = Field(
+        description="Path of the notebook this one was copied from (Duplicate, Save as)."
+    )
     runs: int
     executions: int
     versions: int

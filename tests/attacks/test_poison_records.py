@@ -117,7 +117,9 @@ def test_value_the_store_cannot_hold_is_set_aside_and_the_rest_land(team: Team) 
     # (2,704 bytes): 4-byte characters that do not compress.
     rng = random.Random(tag)
     huge = "".join(chr(rng.randint(0x10000, 0x3FFFF)) for _ in range(1000)) + ".ipynb"
-    notebook, records = batch(tag, execution(2, "b = 2", "c2", f"run-{tag}", huge))
+    # An execution is filed under its run's notebook: its own path counts only for a run the
+    # store never saw (whose notebook it then names).
+    notebook, records = batch(tag, execution(2, "b = 2", "c2", f"lost-run-{tag}", huge))
     answer = ingest(team, "alice", records)
     assert answer["accepted"] == 3
     (rejected,) = answer["rejected"]

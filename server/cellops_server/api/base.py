@@ -22,7 +22,7 @@ from tornado import web
 from tornado.ioloop import IOLoop
 
 from ..bounds import MAX_INT
-from ..store import InvalidCursor, NotFound, Store
+from ..store import InvalidCursor, NotebookRef, NotFound, Store
 from ..store import errors as store_errors
 from .streaming import StreamingHandler
 
@@ -181,6 +181,37 @@ class ApiHandler(StreamingHandler):
         if not minimum <= value <= maximum:
             raise ApiError(400, f"{name} must be between {minimum} and {maximum}")
         return value
+
+    async def notebook_ref(self, *, required: bool = True) -> NotebookRef | None:
+        """Which notebook ``?notebook=path`` means for this caller (store.notebook_id).
+
+        A member's Jupyter server knows its own file: it sends ``own=1`` when the file is on
+        its disk and ``repo``/``repo_path`` when it is in a git repository (team/forward.py);
+        an embedded server looks its file up itself."""
+        path = (
+            self.required_query("notebook")
+            if required
+            else self.get_query_argument("notebook", None)
+        )
+        if not path:
+            return None
+        team_user = getattr(self, "team_user", None)
+        ref = NotebookRef(
+            path,
+            caller=team_user.name if team_user is not None else None,
+            owner=self.get_query_argument("owner", None) or None,
+            repo=self.get_query_argument("repo", None) or None,
+            repo_path=self.get_query_argument("repo_path", None) or None,
+            own=self.get_query_argument("own", "") in ("1", "true"),
+        )
+        local = self.settings.get("cellops_local_notebooks")
+        if local is not None and ref.repo is None and ref.owner is None:
+            found = await local.look_up(path)
+            repo = found.repo or {}
+            ref = NotebookRef(
+                path, ref.caller, None, repo.get("repo"), repo.get("repo_path"), found.exists
+            )
+        return ref
 
     def required_query(self, name: str) -> str:
         value = self.get_query_argument(name, None)

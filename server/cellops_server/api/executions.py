@@ -4,20 +4,20 @@ from jupyter_server.auth.decorator import authorized
 
 from ..schemas import Execution, Page
 from .base import ApiHandler
-from .openapi import operation, query
+from .openapi import NOTEBOOK_IDENTITY, operation, query
 
 
 class ExecutionsHandler(ApiHandler):
     @operation(
         "Executions of a notebook (or of one of its cells) across its runs, newest first",
         Page[Execution],
-        params=[query.notebook, query.cell, query.cursor, query.limit],
+        params=[query.notebook, *NOTEBOOK_IDENTITY, query.cell, query.cursor, query.limit],
     )
     @authorized
     async def get(self) -> None:
         page = await self.call(
             self.store.list_notebook_executions,
-            self.required_query("notebook"),
+            await self.notebook_ref(),
             self.get_query_argument("cursor", None),
             self.query_limit(default=100),
             cell=self.get_query_argument("cell", None),

@@ -45,6 +45,14 @@ query = SimpleNamespace(
     ),
     notebook=Param("notebook", "Notebook path, as in GET /notebooks.", required=True),
     notebook_optional=Param("notebook", "Only runs of this notebook path."),
+    owner=Param("owner", "With notebook: that member's notebook at the path (team mode)."),
+    repo=Param("repo", "With notebook: the git remote URL of the caller's file (team mode)."),
+    repo_path=Param("repo_path", "With repo: the file's path within the repository."),
+    own=Param(
+        "own",
+        "With notebook: 1 when the file is on the caller's disk (never a teammate's then).",
+        schema={"type": "string", "enum": ["0", "1", "true", "false"]},
+    ),
     cell=Param("cell", "Only executions of this cell id (JupyterLab's cell model id)."),
     status_notebook=Param("notebook", "Also say whether this notebook path is recorded."),
     after=Param(
@@ -58,6 +66,9 @@ query = SimpleNamespace(
         schema={"type": "integer", "minimum": 0, "maximum": 25},
     ),
 )
+
+# How ?notebook=path is told apart when members' notebooks share a path (store.notebook_id).
+NOTEBOOK_IDENTITY = [query.owner, query.repo, query.repo_path, query.own]
 
 
 @dataclass

@@ -4,20 +4,20 @@ from jupyter_server.auth.decorator import authorized
 
 from ..schemas import Execution, Page, Run
 from .base import ApiHandler
-from .openapi import operation, query
+from .openapi import NOTEBOOK_IDENTITY, operation, query
 
 
 class RunsHandler(ApiHandler):
     @operation(
         "List runs (kernel sessions), newest first",
         Page[Run],
-        params=[query.notebook_optional, query.cursor, query.limit],
+        params=[query.notebook_optional, *NOTEBOOK_IDENTITY, query.cursor, query.limit],
     )
     @authorized
     async def get(self) -> None:
         page = await self.call(
             self.store.list_runs,
-            self.get_query_argument("notebook", None),
+            await self.notebook_ref(required=False),
             self.get_query_argument("cursor", None),
             self.query_limit(),
         )

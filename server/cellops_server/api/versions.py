@@ -9,20 +9,20 @@ from jupyter_server.auth.decorator import authorized
 from ..schemas import Page, RestoreRequest, RestoreResult, Version, VersionDiff
 from ..versions import restored_path
 from .base import ApiError, ApiHandler
-from .openapi import operation, query
+from .openapi import NOTEBOOK_IDENTITY, operation, query
 
 
 class VersionsHandler(ApiHandler):
     @operation(
         "Numbered versions of a notebook's executed state, newest first",
         Page[Version],
-        params=[query.notebook, query.cursor, query.limit],
+        params=[query.notebook, *NOTEBOOK_IDENTITY, query.cursor, query.limit],
     )
     @authorized
     async def get(self) -> None:
         page = await self.call(
             self.store.list_versions,
-            self.required_query("notebook"),
+            await self.notebook_ref(),
             self.get_query_argument("cursor", None),
             self.query_limit(),
         )

@@ -7,6 +7,7 @@ drops a message, and any error inside it is logged, not raised.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
@@ -18,6 +19,7 @@ from jupyter_server.services.kernels.connection.base import (
 )
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
+from .environment import local_notebook_file, repo_identity
 from .tracker import Tracker
 from .watcher import IopubWatcher
 
@@ -171,7 +173,17 @@ class TrackingKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
             self._username(),
             spec,
             _notebook_folder(settings.get("server_root_dir"), path),
+            await _repo_of(settings.get("server_root_dir"), path),
         )
+
+
+async def _repo_of(root: str | None, path: str | None) -> dict[str, str] | None:
+    """The notebook's git identity, read on a worker thread while the websocket opens (once
+    per connection, before any cell runs on it: never on the message path)."""
+    file = local_notebook_file(root, path)
+    if file is None:
+        return None
+    return await asyncio.get_running_loop().run_in_executor(None, repo_identity, file)
 
 
 def _notebook_folder(root: str | None, path: str | None) -> str | None:

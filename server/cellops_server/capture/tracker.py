@@ -66,6 +66,7 @@ class RunState:
     started_at: str
     kernel_session: str | None = None
     seq: int = 0
+    repo: dict[str, str] | None = None  # the notebook's git identity (environment.py)
 
 
 @dataclass
@@ -75,6 +76,7 @@ class KernelState:
     user: str | None = None
     kernel_spec: dict[str, Any] | None = None
     folder: str | None = None
+    repo: dict[str, str] | None = None
     run: RunState | None = None
     pending: dict[str, Pending] = field(default_factory=dict)
     last_heard: float = 0.0  # monotonic time of the last message from the current kernel process
@@ -117,13 +119,17 @@ class Tracker:
         user: str | None,
         kernel_spec: dict[str, Any] | None,
         folder: str | None,
+        repo: dict[str, str] | None = None,
     ) -> None:
         """A websocket opened on a kernel; remember what it belongs to."""
         state = self.kernels.get(kernel_id)
         if state is None:
-            self.kernels[kernel_id] = KernelState(kernel_id, notebook, user, kernel_spec, folder)
+            self.kernels[kernel_id] = KernelState(
+                kernel_id, notebook, user, kernel_spec, folder, repo
+            )
             return
         state.notebook, state.kernel_spec, state.folder = notebook, kernel_spec, folder
+        state.repo = repo
         state.user = user or state.user
 
     def set_exclude(self, patterns: list[str]) -> None:
@@ -354,6 +360,32 @@ class Tracker:
                 if state.run is not None:
                     state.run.notebook = new
 
+    def session_moved(self, kernel_id: str, path: str) -> None:
+        """The kernel's session now belongs to another file, and no rename moved it there
+        (JupyterLab's "Save as"): that file is a copy, with a history of its own from its
+        next cell on. Cells still running finish in the run they started in."""
+        state = self.kernels.get(kernel_id)
+        new = path.strip("/")
+        if state is None or not new or state.notebook.strip("/") == new:
+            return  # a rename already moved it (its contents event comes first)
+        old = state.notebook
+        if state.run is not None:
+            self.emit({**self._run_record(state.run), "ended_at": now_iso()})
+            state.run = None
+        state.notebook, state.repo = new, None
+        self.copy(old, new)
+
+    def copy(self, from_path: str, to_path: str) -> None:
+        """A notebook was copied: the store links the copy's new history to the original."""
+        self.emit(
+            {
+                "kind": "copy",
+                "from_path": from_path.strip("/"),
+                "to_path": to_path.strip("/"),
+                "at": now_iso(),
+            }
+        )
+
     def _maybe_finish(self, kernel_id: str, pending: Pending) -> None:
         if not (pending.replied and pending.idle):
             return
@@ -408,6 +440,7 @@ class Tracker:
             user=state.user,
             kernel_spec=state.kernel_spec,
             started_at=now_iso(),
+            repo=state.repo,
         )
         state.run = run
         self.emit(self._run_record(run))
@@ -434,6 +467,7 @@ class Tracker:
             "kernel_spec": run.kernel_spec,
             "source": self.source,
             "instance": self.instance,
+            **(run.repo or {}),
         }
 
     def run_git_record(self, run_key: str, git: dict[str, Any]) -> None:

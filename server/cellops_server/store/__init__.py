@@ -2,11 +2,12 @@
 
 from .engine import StoreConfigError, create_engine, migrate, normalize_url
 from .pagination import InvalidCursor
-from .store import NotFound, Store
+from .store import NotebookRef, NotFound, Store
 
 __all__ = [
     "InvalidCursor",
     "NotFound",
+    "NotebookRef",
     "Store",
     "StoreConfigError",
     "create_engine",

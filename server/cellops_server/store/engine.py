@@ -85,6 +85,26 @@ def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        # SQLite rebuilds a table to change a constraint (the batch mode of migrations):
+        # dropping the old copy must not cascade to the rows that point at it. The pragma only
+        # takes effect outside a transaction; the keys are checked before committing instead.
+        if sqlite:
+            _sqlite_pragma(conn, "foreign_keys=OFF")
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()):
+                    raise RuntimeError(f"migration left dangling references: {broken[:5]}")
+        finally:
+            if sqlite:
+                _sqlite_pragma(conn, "foreign_keys=ON")
+
+
+def _sqlite_pragma(conn: sa.Connection, pragma: str) -> None:
+    """Run a PRAGMA on the driver's connection, outside SQLAlchemy's transaction."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.execute(f"PRAGMA {pragma}")

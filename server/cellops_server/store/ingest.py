@@ -18,8 +18,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..identity import normalize_remote, notebook_key
 from .blobs import FileBlobStore, sha256_hex
-from .records import ExecutionRecord, RecordLike, RecoverRecord, RenameRecord, RunRecord
+from .records import (
+    CopyRecord,
+    ExecutionRecord,
+    RecordLike,
+    RecoverRecord,
+    RenameRecord,
+    RunRecord,
+)
 from .tables import executions, notebooks, runs, texts, versions
 from .version_storage import (
     MAX_CELLS_PER_NOTEBOOK,
@@ -62,6 +70,32 @@ PLACEHOLDER_SOURCE = "unknown"  # of a run whose own record never arrived
 
 
 @dataclass(frozen=True)
+class NotebookIdentity:
+    """Which notebook a run records into (identity.py): its owner's file, or a git file."""
+
+    path: str
+    owner: str | None
+    repo: str | None = None
+    repo_path: str | None = None
+
+    @property
+    def key(self) -> str:
+        return notebook_key(self.path, self.owner, self.repo, self.repo_path)
+
+    def row(self, at: datetime) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "path": self.path,
+            # A git notebook is its repository's, whoever opened it first.
+            "owner": None if self.repo else self.owner,
+            "repo": self.repo,
+            "repo_path": self.repo_path,
+            "created_at": at,
+            "last_activity_at": at,
+        }
+
+
+@dataclass(frozen=True)
 class Owner:
     """Whom a run or an execution belongs to: the member who first sent it (in embedded mode,
     the run's user, unchecked: one person uses the store) and the server that recorded it."""
@@ -84,8 +118,9 @@ class Ingestor:
         self.blobs = blobs
         self.sender = sender
         self.rejected: list[Rejection] = []  # set aside by reject(); the caller reports them
-        self.notebook_ids: dict[str, int] = {}
+        self.notebook_ids: dict[str, int] = {}  # identity key → notebook id
         self.run_ids: dict[str, int] = {}
+        self.run_notebooks: dict[str, int] = {}  # run key → its notebook's id
         self.run_owners: dict[str, Owner] = {}
         self.superseded: dict[int, list[ExecutionRecord]] = {}  # id(last record) → earlier ones
         self.new_texts: dict[str, str] = {}  # sha256 → text, written once per batch
@@ -111,9 +146,14 @@ class Ingestor:
         # A rename or a recovery applies between the records before it and those after it.
         segment: list[RecordLike] = []
         for record in records:
-            if isinstance(record, RenameRecord | RecoverRecord):
+            if isinstance(record, RenameRecord | RecoverRecord | CopyRecord):
                 self._ingest_segment(segment)
-                self._rename(record) if isinstance(record, RenameRecord) else self._recover(record)
+                if isinstance(record, RenameRecord):
+                    self._rename(record)
+                elif isinstance(record, CopyRecord):
+                    self._copy(record)
+                else:
+                    self._recover(record)
                 segment = []
             else:
                 segment.append(record)
@@ -123,9 +163,18 @@ class Ingestor:
     def _ingest_segment(self, records: Sequence[RecordLike]) -> None:
         run_records = [r for r in records if isinstance(r, RunRecord)]
         exec_records = self._coalesce([r for r in records if isinstance(r, ExecutionRecord)])
-        paths = {r.notebook for r in run_records} | {r.notebook for r in exec_records}
-        if paths:
-            self._lock_notebooks(sorted(paths))
+        self._resolve_run_ids([r.key for r in run_records] + [r.run_key for r in exec_records])
+        new_runs = {r.key: r for r in run_records if r.key not in self.run_ids}
+        identities = {self.identity(r) for r in new_runs.values()}
+        # Executions of a run the store never saw go to the sender's file at their path.
+        identities |= {
+            NotebookIdentity(r.notebook.strip("/"), self.sender)
+            for r in exec_records
+            if r.run_key not in self.run_ids and r.run_key not in new_runs
+        }
+        stored = {self.run_notebooks[k] for k in self.run_ids if k in self.run_notebooks}
+        if identities or stored:
+            self._lock_notebooks(identities, stored)
         self._upsert_runs(run_records)
         self._upsert_executions(exec_records)
 
@@ -138,63 +187,98 @@ class Ingestor:
             last[r.msg_id] = r
         return list(last.values())
 
-    def _rename(self, rec: RenameRecord) -> None:
-        """Move the notebook at ``from_path`` (or every notebook under that folder)."""
-        source, target = rec.from_path.strip("/"), rec.to_path.strip("/")
-        moves = [(source, target)]
-        under = self.conn.scalars(
-            sa.select(notebooks.c.path).where(
-                notebooks.c.path.startswith(source + "/", autoescape=True)
-            )
+    def identity(self, r: RunRecord) -> NotebookIdentity:
+        """The notebook a new run records into: the git file if the run's notebook is in a
+        repository with a remote, else the sender's own file at its path."""
+        path = r.notebook.strip("/")
+        if r.repo and r.repo_path:
+            return NotebookIdentity(path, self.sender, normalize_remote(r.repo), r.repo_path)
+        return NotebookIdentity(path, self.sender)
+
+    def _at_path(self, path: str, *, folder: bool = False) -> sa.ColumnElement[bool]:
+        """The sender's own (non-git) notebooks at ``path``, or under it as a folder."""
+        where = (
+            notebooks.c.path.startswith(path + "/", autoescape=True)
+            if folder
+            else (notebooks.c.path == path)
         )
-        moves += [(path, target + path[len(source) :]) for path in under]
-        if self.sender is not None:
-            shared = self._notebooks_not_all_senders([old for old, _ in moves])
-            if shared:
-                listed = ", ".join(repr(p) for p in shared[:5])
-                self.reject(
-                    rec,
-                    f"{listed} {'has' if len(shared) == 1 else 'have'} runs by other members: "
-                    "only a notebook whose every run is yours can be renamed",
-                )
-                return
-        for old, new in moves:
-            taken = self.conn.scalar(sa.select(notebooks.c.id).where(notebooks.c.path == new))
+        return sa.and_(
+            where, notebooks.c.owner.is_not_distinct_from(self.sender), notebooks.c.repo.is_(None)
+        )
+
+    def _rename(self, rec: RenameRecord) -> None:
+        """Move the sender's notebook at ``from_path`` (or their notebooks under that folder).
+        Other members' notebooks at the same paths are theirs: never moved."""
+        source, target = rec.from_path.strip("/"), rec.to_path.strip("/")
+        rows = self.conn.execute(
+            sa.select(notebooks.c.id, notebooks.c.path).where(
+                sa.or_(self._at_path(source), self._at_path(source, folder=True))
+            )
+        ).all()
+        if not rows and self.sender is not None and self._others_at(source):
+            self.reject(
+                rec,
+                f"{source!r} has runs by other members only: only your own notebooks "
+                "can be renamed",
+            )
+            return
+        for notebook_id, old in rows:
+            new = target + old[len(source) :]
+            moved = NotebookIdentity(new, self.sender)
+            taken = self.conn.scalar(sa.select(notebooks.c.id).where(notebooks.c.key == moved.key))
             if taken is None:  # never merge two histories: an existing target keeps its own
                 self.conn.execute(
-                    notebooks.update().where(notebooks.c.path == old).values(path=new)
+                    notebooks.update()
+                    .where(notebooks.c.id == notebook_id)
+                    .values(path=new, key=moved.key)
                 )
         self.notebook_ids.clear()
 
-    def _notebooks_not_all_senders(self, paths: list[str]) -> list[str]:
-        """Those of ``paths`` with a run someone other than the sender recorded."""
-        found: list[str] = []
-        for chunk in _chunks(paths):
-            found += self.conn.scalars(
-                sa.select(notebooks.c.path)
-                .join(runs, runs.c.notebook_id == notebooks.c.id)
-                .where(notebooks.c.path.in_(chunk), runs.c.user_name.is_distinct_from(self.sender))
-                .distinct()
-            )
-        return sorted(found)
+    def _others_at(self, path: str) -> bool:
+        """Whether other members have notebooks at ``path`` or under it."""
+        at = sa.or_(
+            notebooks.c.path == path, notebooks.c.path.startswith(path + "/", autoescape=True)
+        )
+        found = self.conn.scalar(
+            sa.select(notebooks.c.id).where(at, notebooks.c.owner.is_distinct_from(self.sender))
+        )
+        return found is not None
+
+    def _copy(self, rec: CopyRecord) -> None:
+        """A copy of the sender's notebook starts its own (empty) history, linked to the
+        original; a path that already has a history of the sender's keeps it."""
+        source = self.conn.scalar(
+            sa.select(notebooks.c.id).where(self._at_path(rec.from_path.strip("/")))
+        )
+        if source is None:
+            return  # the original was never recorded: nothing to link to
+        copy = NotebookIdentity(rec.to_path.strip("/"), self.sender).row(rec.at)
+        stmt = _insert(self.conn.dialect.name, notebooks).on_conflict_do_nothing(
+            index_elements=["key"]
+        )
+        self.conn.execute(stmt, [{**copy, "copied_from": source}])
 
     # -- notebooks -------------------------------------------------------------
 
-    def _lock_notebooks(self, paths: list[str]) -> None:
+    def _lock_notebooks(self, identities: set[NotebookIdentity], ids: set[int]) -> None:
+        """Create the notebooks new runs record into, and lock them and those of stored runs
+        (in id order, so two batches never wait on each other)."""
         now = _now()
-        dialect = self.conn.dialect.name
-        stmt = _insert(dialect, notebooks).on_conflict_do_nothing(index_elements=["path"])
-        for chunk in _chunks(paths):
-            self.conn.execute(
-                stmt, [{"path": p, "created_at": now, "last_activity_at": now} for p in chunk]
-            )
-            rows = self.conn.execute(
-                sa.select(notebooks.c.id, notebooks.c.path)
-                .where(notebooks.c.path.in_(chunk))
-                .order_by(notebooks.c.id)
-                .with_for_update()
-            )
-            self.notebook_ids.update({path: nid for nid, path in rows})
+        stmt = _insert(self.conn.dialect.name, notebooks).on_conflict_do_nothing(
+            index_elements=["key"]
+        )
+        ordered = sorted(identities, key=lambda i: i.key)
+        for chunk in _chunks(ordered):
+            self.conn.execute(stmt, [i.row(now) for i in chunk])
+        keys = [i.key for i in ordered]
+        wanted = sa.or_(notebooks.c.key.in_(keys), notebooks.c.id.in_(sorted(ids)))
+        rows = self.conn.execute(
+            sa.select(notebooks.c.id, notebooks.c.key)
+            .where(wanted)
+            .order_by(notebooks.c.id)
+            .with_for_update()
+        )
+        self.notebook_ids.update({key: nid for nid, key in rows})
 
     # -- runs --------------------------------------------------------------------
 
@@ -226,7 +310,9 @@ class Ingestor:
         rows = [
             {
                 "key": r.key,
-                "notebook_id": self.notebook_ids[r.notebook],
+                # A stored run stays in its notebook (the upsert does not change it).
+                "notebook_id": self.run_notebooks.get(r.key)
+                or self.notebook_ids[self.identity(r).key],
                 "kernel_id": r.kernel_id,
                 "kernel_session": r.kernel_session,
                 # In team mode a run is its sender's, whatever name the record carries.
@@ -241,7 +327,9 @@ class Ingestor:
             for r in latest.values()
         ]
         self.conn.execute(stmt, rows)
-        self._add_counts("runs_count", Counter(self.notebook_ids[r.notebook] for r in fresh))
+        self._add_counts(
+            "runs_count", Counter(self.notebook_ids[self.identity(r).key] for r in fresh)
+        )
         self._resolve_run_ids(keys)
 
     def _own_runs(
@@ -263,13 +351,14 @@ class Ingestor:
         missing = [k for k in set(keys) if k not in self.run_ids]
         for chunk in _chunks(missing):
             rows = self.conn.execute(
-                sa.select(runs.c.key, runs.c.id, runs.c.user_name, runs.c.source).where(
-                    runs.c.key.in_(chunk)
-                )
+                sa.select(
+                    runs.c.key, runs.c.id, runs.c.user_name, runs.c.source, runs.c.notebook_id
+                ).where(runs.c.key.in_(chunk))
             )
-            for key, run_id, user, source in rows:
+            for key, run_id, user, source, notebook_id in rows:
                 self.run_ids[key] = run_id
                 self.run_owners[key] = Owner(user, source)
+                self.run_notebooks[key] = notebook_id
 
     def _placeholder_runs(self, records: list[ExecutionRecord]) -> None:
         """A run the store never saw (its record was lost): keep its executions anyway."""
@@ -377,10 +466,13 @@ class Ingestor:
         states: dict[int, VersionState] = {}
         rows: list[dict[str, Any]] = []
         new_versions: list[NewVersion] = []
+        first_cells: dict[int, str] = {}  # notebook with no version yet → its first cell id
         for r in records:
-            nb = self.notebook_ids[r.notebook]
+            nb = self.run_notebooks[r.run_key]  # an execution is in its run's notebook
             state = states.get(nb) or self._latest_version(nb)
             states[nb] = state
+            if state.number == 0 and r.cell_id and nb not in first_cells:
+                first_cells[nb] = r.cell_id
             if state.would_outgrow(r.cell_id, r.deleted_cells):
                 self.reject(r, _too_many_cells(r.notebook, len(state.cells)))
                 continue
@@ -413,6 +505,38 @@ class Ingestor:
             self._insert_versions(new_versions)
         self._write_texts()
         self._add_counts("executions_count", Counter(row["notebook_id"] for row in rows))
+        self._link_copies(first_cells)
+
+    def _link_copies(self, first_cells: dict[int, str]) -> None:
+        """A new notebook whose first executed cell is a cell of another of the sender's
+        notebooks was copied from it ("Save as", a copy made outside Jupyter, a restore: a
+        copy keeps its cells' ids). It keeps its own history, linked to the original."""
+        for notebook_id, cell_id in first_cells.items():
+            other = notebooks.alias("other")
+            has_cell = sa.exists().where(
+                executions.c.notebook_id == other.c.id, executions.c.cell_id == cell_id
+            )
+            original = self.conn.scalar(
+                sa.select(other.c.id)
+                .where(
+                    other.c.id != notebook_id,
+                    other.c.owner.is_not_distinct_from(self.sender),
+                    other.c.repo.is_(None),
+                    has_cell,
+                )
+                .order_by(other.c.last_activity_at.desc(), other.c.id.desc())
+                .limit(1)
+            )
+            if original is not None:
+                self.conn.execute(
+                    notebooks.update()
+                    .where(
+                        notebooks.c.id == notebook_id,
+                        notebooks.c.copied_from.is_(None),
+                        notebooks.c.repo.is_(None),
+                    )
+                    .values(copied_from=original)
+                )
 
     def _insert_versions(self, new_versions: list[NewVersion]) -> None:
         # The executions were inserted without RETURNING (so psycopg pipelines them): each
@@ -515,7 +639,7 @@ class Ingestor:
     def _touch_notebooks(self, records: list[ExecutionRecord]) -> None:
         latest: dict[int, datetime] = {}
         for r in records:
-            nb = self.notebook_ids[r.notebook]
+            nb = self.run_notebooks[r.run_key]
             at = r.finished_at or r.started_at
             if nb not in latest or at > latest[nb]:
                 latest[nb] = at

@@ -35,7 +35,17 @@ class RunRecord(_Record):
     """One kernel session on one notebook, as first seen (or updated) by a tap."""
 
     kind: Literal["run"] = "run"
-    identifiers = ("key", "notebook", "kernel_id", "kernel_session", "user", "source", "instance")
+    identifiers = (
+        "key",
+        "notebook",
+        "kernel_id",
+        "kernel_session",
+        "user",
+        "source",
+        "instance",
+        "repo",
+        "repo_path",
+    )
     key: str = Field(min_length=1, max_length=64, description="Unique id chosen by the tap.")
     notebook: str = Field(max_length=1024, description="Notebook path within its server.")
     kernel_id: str = Field(max_length=64)
@@ -47,6 +57,12 @@ class RunRecord(_Record):
     kernel_spec: dict[str, Any] | None = None
     source: str = Field(max_length=64, description="Stable id of the recording server.")
     instance: str = Field(max_length=64, description="Id of the server process that recorded.")
+    repo: str | None = Field(
+        default=None, max_length=1024, description="Normalized git remote URL of the notebook."
+    )
+    repo_path: str | None = Field(
+        default=None, max_length=1024, description="The notebook's path within that repository."
+    )
 
 
 class ErrorInfo(BaseModel):
@@ -95,8 +111,20 @@ class RenameRecord(_Record):
     at: StoredTime
 
 
+class CopyRecord(_Record):
+    """A notebook was copied (Duplicate, Save as): the copy starts its own history, linked
+    to the one it came from."""
+
+    kind: Literal["copy"] = "copy"
+    identifiers = ("from_path", "to_path")
+    from_path: str = Field(min_length=1, max_length=1024)
+    to_path: str = Field(min_length=1, max_length=1024)
+    at: StoredTime
+
+
 Record = Annotated[
-    RunRecord | ExecutionRecord | RecoverRecord | RenameRecord, Field(discriminator="kind")
+    RunRecord | ExecutionRecord | RecoverRecord | RenameRecord | CopyRecord,
+    Field(discriminator="kind"),
 ]
 
 
@@ -129,4 +157,4 @@ class IngestBatch(BaseModel):
         return raw
 
 
-RecordLike = RunRecord | ExecutionRecord | RecoverRecord | RenameRecord
+RecordLike = RunRecord | ExecutionRecord | RecoverRecord | RenameRecord | CopyRecord

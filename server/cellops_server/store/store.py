@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 
+from ..identity import notebook_key
 from ..schemas import (
     Execution,
     ExecutionError,
@@ -43,6 +45,22 @@ class NotFound(LookupError):
     """No such object; the message names what was looked for."""
 
 
+@dataclass(frozen=True)
+class NotebookRef:
+    """Which notebook ``?notebook=path`` means, for whom (see ``Store.notebook_id``)."""
+
+    path: str
+    caller: str | None = None  # the team member asking; None in embedded mode
+    owner: str | None = None  # asked for explicitly: that member's notebook at ``path``
+    repo: str | None = None  # the caller's file is in this git repository…
+    repo_path: str | None = None  # …at this path within it
+    own: bool = False  # the file is on the caller's disk: their notebook, never a teammate's
+
+
+NotebookArg = str | NotebookRef
+MAX_LISTED_OWNERS = 10
+
+
 class Store:
     """Tracked notebooks, runs, executions and versions in SQL plus a blob store."""
 
@@ -76,8 +94,11 @@ class Store:
     # -- notebooks and runs -------------------------------------------------------------
 
     def list_notebooks(self, cursor: str | None = None, limit: int = 50) -> Page[Notebook]:
-        q = sa.select(notebooks).order_by(
-            notebooks.c.last_activity_at.desc(), notebooks.c.id.desc()
+        original = notebooks.alias("original")
+        q = (
+            sa.select(notebooks, original.c.path.label("copied_from_path"))
+            .outerjoin(original, original.c.id == notebooks.c.copied_from)
+            .order_by(notebooks.c.last_activity_at.desc(), notebooks.c.id.desc())
         )
         key = decode_cursor(cursor, BY_TIME_AND_ID)
         if key:
@@ -93,7 +114,12 @@ class Store:
             q,
             limit,
             lambda r: Notebook(
+                id=r.id,
                 path=r.path,
+                owner=r.owner,
+                repo=r.repo,
+                repo_path=r.repo_path,
+                copied_from=r.copied_from_path,
                 runs=r.runs_count,
                 executions=r.executions_count,
                 versions=r.versions_count,
@@ -104,7 +130,7 @@ class Store:
         )
 
     def list_runs(
-        self, notebook: str | None = None, cursor: str | None = None, limit: int = 50
+        self, notebook: NotebookArg | None = None, cursor: str | None = None, limit: int = 50
     ) -> Page[Run]:
         q = (
             sa.select(runs, notebooks.c.path)
@@ -112,7 +138,7 @@ class Store:
             .order_by(runs.c.id.desc())
         )
         if notebook is not None:
-            nb = self._notebook_id(notebook)
+            nb = self.notebook_id(notebook)
             if nb is None:
                 return Page[Run](items=[], next=None)
             q = q.where(runs.c.notebook_id == nb)
@@ -186,10 +212,14 @@ class Store:
         return self._page(Page[Execution], q, limit, self._execution, lambda r: [r.seq, r.id])
 
     def list_notebook_executions(
-        self, notebook: str, cursor: str | None = None, limit: int = 100, cell: str | None = None
+        self,
+        notebook: NotebookArg,
+        cursor: str | None = None,
+        limit: int = 100,
+        cell: str | None = None,
     ) -> Page[Execution]:
         """Newest first across all runs of a notebook (only those of ``cell`` if given)."""
-        nb = self._notebook_id(notebook)
+        nb = self.notebook_id(notebook)
         if nb is None:
             return Page[Execution](items=[], next=None)
         q = (
@@ -253,9 +283,9 @@ class Store:
     # -- versions ----------------------------------------------------------------------------
 
     def list_versions(
-        self, notebook: str, cursor: str | None = None, limit: int = 50
+        self, notebook: NotebookArg, cursor: str | None = None, limit: int = 50
     ) -> Page[Version]:
-        nb = self._notebook_id(notebook)
+        nb = self.notebook_id(notebook)
         if nb is None:
             return Page[Version](items=[], next=None)
         q = (
@@ -345,11 +375,29 @@ class Store:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _notebook_id(self, path: str) -> int | None:
-        """None for a notebook nothing was recorded for yet: its lists are empty, not 404
-        (the sidebar asks for them as soon as a new notebook opens)."""
+    def notebook_id(self, notebook: NotebookArg) -> int | None:
+        """The notebook ``notebook`` means: the git notebook when the caller's file is in a
+        repository, else the caller's own file at the path (an explicit ``owner``'s if given),
+        else the one notebook at that path if there is only one (a teammate's, read by someone
+        who has no file there). None for a notebook nothing was recorded for yet: its lists
+        are empty, not 404 (the sidebar asks for them as soon as a new notebook opens)."""
+        ref = NotebookRef(notebook) if isinstance(notebook, str) else notebook
+        path = ref.path.strip("/")
         with self.engine.connect() as conn:
-            return conn.scalar(sa.select(notebooks.c.id).where(notebooks.c.path == path))
+
+            def by_key(key: str) -> int | None:
+                return conn.scalar(sa.select(notebooks.c.id).where(notebooks.c.key == key))
+
+            if ref.repo and ref.repo_path:
+                found = by_key(notebook_key(path, None, ref.repo, ref.repo_path))
+                if found is not None:
+                    return found
+            if ref.owner:
+                return by_key(notebook_key(path, ref.owner, None, None))
+            own = by_key(notebook_key(path, ref.caller, None, None))
+            if own is not None or ref.own:
+                return own
+            return _only_one(conn, path)
 
     def _page(
         self,
@@ -371,3 +419,29 @@ class Store:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
         with self.engine.connect() as conn:
             return list(conn.execute(q.limit(limit + 1)))
+
+
+def _only_one(conn: sa.Connection, path: str) -> int | None:
+    """The one notebook at ``path``; a 400 naming their owners when there are several."""
+    rows = conn.execute(
+        sa.select(notebooks.c.id, notebooks.c.owner, notebooks.c.repo)
+        .where(notebooks.c.path == path)
+        .order_by(notebooks.c.id)
+        .limit(MAX_LISTED_OWNERS + 1)
+    ).all()
+    if len(rows) <= 1:
+        return rows[0].id if rows else None
+    whose = sorted({r.owner or (f"git {r.repo}" if r.repo else "nobody") for r in rows})
+    raise AmbiguousNotebook(
+        f"{len(rows)} notebooks are at {path!r} ({', '.join(whose)}): "
+        "add owner=NAME to the query to choose one",
+        {"owners": [r.owner for r in rows if r.owner]},
+    )
+
+
+class AmbiguousNotebook(ValueError):
+    """Several members' notebooks share a path and the caller has none there."""
+
+    def __init__(self, message: str, detail: Any) -> None:
+        super().__init__(message)
+        self.detail = detail

@@ -48,12 +48,20 @@ notebooks = sa.Table(
     "notebooks",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("path", sa.String(1024), nullable=False, unique=True),
+    sa.Column("path", sa.String(1024), nullable=False),
+    # Who the notebook is (identity.py): a member's file at ``path`` (``owner``; null in
+    # embedded mode), or the file at ``repo_path`` in the git repository ``repo``.
+    sa.Column("key", sa.String(64), nullable=False, unique=True),
+    sa.Column("owner", sa.String(256)),
+    sa.Column("repo", sa.String(1024)),
+    sa.Column("repo_path", sa.String(1024)),
+    sa.Column("copied_from", sa.Integer, sa.ForeignKey("notebooks.id")),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_activity_at", UTCDateTime, nullable=False),
     sa.Column("runs_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("executions_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("versions_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_notebooks_path", "path"),
 )
 
 runs = sa.Table(

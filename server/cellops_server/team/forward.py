@@ -12,7 +12,7 @@ import json
 import tempfile
 from collections.abc import Awaitable, Callable
 from typing import IO, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
@@ -27,6 +27,7 @@ from ..api.routes import API_PREFIX
 HOP_HEADERS = {"content-type", "cache-control"}
 DOWNLOAD_HEADERS = HOP_HEADERS | {"content-disposition", "content-length", "x-content-type-options"}
 BODILESS = (204, 304)
+NOTEBOOK_QUERIES = {"runs", "versions", "executions"}  # their ?notebook= is identity-aware
 # RFC 3986 path characters (unreserved ones are always kept), and "%" to keep escapes as sent.
 PATH_SAFE = "/%!$&'()*+,;=:@"
 QUERY_SAFE = PATH_SAFE + "?"
@@ -176,6 +177,8 @@ class ForwardHandler(JupyterApiHandler):  # ApiHandler is a StreamingHandler
         if method == "GET" and target.startswith("artifacts/"):
             await self._download(target)
             return
+        if method == "GET":
+            target += await self._notebook_identity(target)
         kwargs: dict[str, Any] = {}
         body = None
         spool = self._spool
@@ -196,6 +199,20 @@ class ForwardHandler(JupyterApiHandler):  # ApiHandler is a StreamingHandler
                 self.set_header(name, value)
         # Tornado refuses to send any body, even an empty one, with these statuses.
         self.finish(None if response.code in BODILESS else response.body)
+
+    async def _notebook_identity(self, target: str) -> str:
+        """Query parameters that tell the backend which notebook ``?notebook=`` means: this
+        server knows whether the member's file is on its disk and in which git repository."""
+        resource = target.split("?", 1)[0]
+        local = self.settings.get("cellops_local_notebooks")
+        path = self.get_query_argument("notebook", None)
+        if resource not in NOTEBOOK_QUERIES or local is None or not path:
+            return ""
+        if {"owner", "repo", "own"} & set(self.request.query_arguments):
+            return ""  # the client chose
+        found = await local.look_up(path)
+        extra = {**(found.repo or {}), **({"own": "1"} if found.exists else {})}
+        return ("&" + urlencode(extra)) if extra else ""
 
     async def _download(self, path: str) -> None:
         """Stream the backend's answer through as it arrives."""
