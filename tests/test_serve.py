@@ -83,15 +83,19 @@ def test_log_says_each_thing_once(loopback: tuple[Serve, str]) -> None:
     assert missing.status_code == 404 and missing.json()["error"]
     refused = direct().get(f"{api}/runs")  # no token
     assert refused.status_code == 401
+    elsewhere = direct().get(api.replace("/cellops/api/v1", "/api/v1/runs"), headers=auth)
+    assert elsewhere.status_code == 404
+    assert "/cellops/api/v1/" in elsewhere.json()["error"]  # JSON that says where the API is
 
-    # The access log is written after the response: wait for the line, then count.
+    # The access log is written after the response: wait for the last line, then count.
     deadline = time.monotonic() + 10
-    while "GET /cellops/api/v1/runs (" not in serve.log() and time.monotonic() < deadline:
+    while "GET /api/v1/runs (" not in serve.log() and time.monotonic() < deadline:
         time.sleep(0.05)
     lines = serve.log().splitlines()
     assert sum(LISTENING in line for line in lines) == 1, lines
     assert sum("/runs/987654" in line for line in lines) == 1, lines
     assert sum("GET /cellops/api/v1/runs (" in line for line in lines) == 1, lines
+    assert sum("GET /api/v1/runs (" in line for line in lines) == 1, lines
     # The one line of a refusal says why, so nothing is lost by logging it once.
     (refusal,) = [line for line in lines if "GET /cellops/api/v1/runs (" in line]
     assert "401" in refusal and "personal token" in refusal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
 import signal
 import ssl
@@ -51,6 +52,18 @@ def log_request(handler: web.RequestHandler) -> None:
     )
 
 
+class UnknownPath(web.RequestHandler):
+    """Any path outside the API: a JSON 404 that says where the API is, not tornado's HTML."""
+
+    def prepare(self) -> None:
+        raise web.HTTPError(404)
+
+    def write_error(self, status_code: int, **kwargs: object) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        error = f"no endpoint at {self.request.path}; the API is under /cellops/api/v1/"
+        self.finish(json.dumps({"error": error, "detail": None}))
+
+
 def make_app(store: Store, max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE) -> web.Application:
     return web.Application(
         team_backend_handlers(),
@@ -60,6 +73,7 @@ def make_app(store: Store, max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE) -
         cellops_max_artifact_size=max_artifact_size,
         max_body_size=64 * 1024 * 1024,
         log_function=log_request,
+        default_handler_class=UnknownPath,
     )
 
 
