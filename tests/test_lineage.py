@@ -4,6 +4,7 @@ with nbclient to the same predictions."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from typing import Any
@@ -16,6 +17,8 @@ from cellops_server.registry.lineage import (
     lineage_notebook,
     minimal_cells,
     model_variable,
+    registered_model_name,
+    registered_names,
     strip_cellops,
 )
 from cellops_server.schemas import LineageIn, ModelVersionCreate
@@ -97,6 +100,21 @@ def test_slice_imports_functions_walrus_and_with() -> None:
     assert kept(cells) == [1, 2, 3, 4, 5, 6, 7]
 
 
+def test_slice_treats_calls_on_imported_names_as_reads() -> None:
+    cells = [
+        "import json\nimport numpy as np\nfrom sklearn.linear_model import Ridge",
+        "X, y = [[1], [2]], [1, 2]",
+        "other = np.ones(3)\nprint(json.dumps(other.tolist()))",  # unrelated; reads json, np
+        "import sklearn\nsklearn.set_config(assume_finite=True)",  # global config: kept
+        "model = Ridge().fit(X, y)\nprint(json.dumps(np.mean(y)))",
+        "cellops.register(model, 'm')",
+    ]
+    assert kept(cells) == [0, 1, 3, 4, 5]
+    # A name bound by an assignment is an object, whose method calls may mutate it.
+    cells = ["import json", "json = {}", "json.update(a=1)", "cellops.register(json, 'm')"]
+    assert kept(cells) == [1, 2, 3]
+
+
 def test_slice_keeps_cells_it_cannot_read() -> None:
     cells = [
         "x = 1",
@@ -133,6 +151,25 @@ def test_strip_cellops_keeps_the_rest_of_the_cell() -> None:
     )
     assert strip_cellops("%matplotlib inline\ncellops.flush()") == "%matplotlib inline"
     assert strip_cellops("print('cellops.register(x)')") == "print('cellops.register(x)')"
+
+    # In the registering cell, the call becomes a comment saying what it registered; the
+    # rest of the cell stays, and what reads the call's result still goes.
+    def note(call: ast.Call) -> str:
+        return f"registered {registered_model_name(call)}"
+
+    assert strip_cellops(
+        "mv = cellops.register(\n    rf,\n    'rf',\n)\nprint(mv.version)\nscore = 1",
+        register_note=note,
+    ) == ("# registered rf\nscore = 1")
+    assert strip_cellops("x = 1; cellops.register(m, name='a'); y = 2", register_note=note) == (
+        "x = 1; y = 2  # registered a"
+    )
+    assert strip_cellops("if ok:\n    cellops.register(m, 'b')", register_note=note) == (
+        "if ok:\n    pass  # registered b"
+    )
+    assert strip_cellops("cellops.log_metrics({'a': 1})\nz = 3", register_note=note) == "z = 3"
+    assert registered_names("mv = cellops.register(models[k], 'rf')") == {"models", "k"}
+    assert registered_names("cellops.register(model=est, name='rf')") == {"est"}
     assert model_variable("mv = cellops.register(rf, 'rf', alias='champion')") == "rf"
     assert model_variable("cellops.register(models[0], 'rf')") is None
 
@@ -181,7 +218,9 @@ def test_notebook_from_the_store(store: Store) -> None:
     full = lineage_notebook(store, "m", 1, minimal=False)
     nbformat.validate(nbformat.from_dict(full))
     sources = [c["source"] for c in full["cells"]]
-    assert sources == ["import math", "a = math.sqrt(16)", "unrelated = 'x'", "b = a * 2", ""]
+    # The registering cell says what it registered, rather than being left empty.
+    note = "# registered here as model 'm' version 1 (call removed: re-runs need no server)"
+    assert sources == ["import math", "a = math.sqrt(16)", "unrelated = 'x'", "b = a * 2", note]
     assert all(c["outputs"] == [] and c["execution_count"] is None for c in full["cells"])
     meta = full["metadata"]["cellops"]
     assert full["metadata"]["kernelspec"]["name"] == "python3"
@@ -196,6 +235,7 @@ def test_notebook_from_the_store(store: Store) -> None:
         "import math",
         "a = math.sqrt(16)",
         "b = a * 2",
+        note,
     ]
     assert minimal["metadata"]["cellops"]["minimal"] is True
 
@@ -247,7 +287,8 @@ def test_minimal_notebook_reproduces_the_predictions(kernel_server: JupyterServe
     sources = [c["source"] for c in minimal["cells"]]
     assert not any("greeting" in s for s in sources), sources
     assert not any("cellops" in s for s in sources), sources
-    assert len(sources) == 4  # imports, data, split, fit (the registering cell is only cellops)
+    assert len(sources) == 5  # imports, data, split, fit, and the registering cell...
+    assert sources[-1].startswith(f"# registered here as model 'rf' version {out['v']}")
 
     # Headless, with no cellops server configured: the notebook must not need one.
     nb = nbformat.from_dict(minimal)
@@ -258,3 +299,54 @@ def test_minimal_notebook_reproduces_the_predictions(kernel_server: JupyterServe
     execute_headless(nb)
     printed = nb.cells[-1].outputs[0]["text"]
     assert json.loads(printed) == out["pred"]
+
+
+TWO_MODELS = [
+    "import json\nimport cellops\nfrom sklearn.datasets import load_iris\n"
+    "from sklearn.model_selection import train_test_split",
+    "X, y = load_iris(return_X_y=True)\n"
+    "X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=7)",
+    "from sklearn.ensemble import RandomForestClassifier\n"
+    "forest = RandomForestClassifier(n_estimators=20, random_state=0).fit(X_train, y_train)\n"
+    "print(json.dumps({'forest': forest.score(X_test, y_test)}))",
+    "mv = cellops.register(forest, 'forest')\n"
+    "print(json.dumps({'v': mv.version, 'pred': forest.predict(X_test).tolist()}))",
+    "from sklearn.linear_model import LogisticRegression\n"
+    "logistic = LogisticRegression(max_iter=500).fit(X_train, y_train)\n"
+    "print(json.dumps({'logistic': logistic.score(X_test, y_test)}))",
+    "mv = cellops.register(logistic, 'logistic')\n"
+    "print(json.dumps({'v': mv.version, 'pred': logistic.predict_proba(X_test).round(6).tolist()}))",
+]
+
+
+def test_each_of_two_models_gets_only_its_own_training(kernel_server: JupyterServer) -> None:
+    """Two models trained in one notebook: each minimal notebook holds the shared data cells
+    and its own training, never the other model's, and re-runs to the same predictions."""
+    client = kernel_server.connect(kernel_server.new_session("two_models.ipynb"))
+    results = [run_cell(client, code) for code in TWO_MODELS]
+    client.close()
+    registered = {
+        "forest": (last_json(results[3]["stdout"]), "forest.predict(X_test).tolist()"),
+        "logistic": (
+            last_json(results[5]["stdout"]),
+            "logistic.predict_proba(X_test).round(6).tolist()",
+        ),
+    }
+    for name, (out, prediction) in registered.items():
+        other = "logistic" if name == "forest" else "forest"
+        path = f"models/{name}/versions/{out['v']}/notebook"
+        kernel_server.api.wait_for(path, lambda b: True)  # 409 until the execution is stored
+        minimal = kernel_server.api.cellops(path, minimal="true")
+        sources = [c["source"] for c in minimal["cells"]]
+        assert len(sources) == 4, sources  # imports, data, its training, its registration
+        assert f"{name} = " in sources[2], sources
+        assert not any(other in s for s in sources), sources
+        assert sources[-1] == (
+            f"# registered here as model {name!r} version {out['v']} "
+            "(call removed: re-runs need no server)"
+        )
+
+        nb = nbformat.from_dict(minimal)  # headless, no cellops server configured
+        nb.cells.append(nbformat.v4.new_code_cell(f"print(json.dumps({prediction}))"))
+        execute_headless(nb)
+        assert json.loads(nb.cells[-1].outputs[-1]["text"]) == out["pred"], name

@@ -42,23 +42,53 @@ def _size(text: str) -> int:
     return int(digits) * factor
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from .store import Store
+    from .team.serve import serve, tls_context
+
+    # Checked before anything is created: a bad certificate is a usage error.
+    tls = tls_context(args.certfile, args.keyfile) if args.certfile else None
+    private_dir(_artifacts(args))  # models are their owner's only (0700)
+    store = Store(_db(args), _artifacts(args))
+    asyncio.run(serve(store, args.host, args.port, args.max_artifact_size, tls))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cellops", description="cellops: MLOps inside JupyterLab")
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the team backend")
+    serve = sub.add_parser(
+        "serve",
+        help="run the team backend",
+        description="Run the team backend. Members point their Jupyter servers at "
+        "http(s)://HOST:PORT with a personal token (see `cellops users add`).",
+    )
     _db_arg(serve)
     serve.add_argument(
-        "--artifacts", help="artifact folder (default: $CELLOPS_ARTIFACTS or <home>/artifacts)"
+        "--artifacts", help="artifact folder (default: $CELLOPS_ARTIFACTS, else <home>/artifacts)"
     )
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8800)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only); for a team on "
+        "other machines use 0.0.0.0 (every interface) or one LAN address",
+    )
+    serve.add_argument("--port", type=int, default=8800, help="port (default: 8800)")
     serve.add_argument(
         "--max-artifact-size",
         type=_size,
         default=2 * 1024**3,
-        help="largest model artifact accepted, in bytes or with K/M/G (default 2G)",
+        help="largest model artifact accepted, in bytes or with K/M/G (default: 2G)",
+    )
+    serve.add_argument(
+        "--certfile",
+        help="PEM certificate (chain) to serve HTTPS with; needs --keyfile (default: plain "
+        "HTTP; or put a TLS reverse proxy in front)",
+    )
+    serve.add_argument(
+        "--keyfile", help="PEM private key of --certfile (default: none, plain HTTP)"
     )
 
     migrate = sub.add_parser("migrate", help="bring the store's schema up to date")
@@ -69,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     add = users_sub.add_parser("add", help="create a user and print their token")
     add.add_argument("name")
     add.add_argument(
-        "--role", default="editor", help="viewer, commenter, editor, approver or admin"
+        "--role",
+        default="editor",
+        help="viewer, commenter, editor, approver or admin (default: editor)",
     )
     token = users_sub.add_parser(
         "token", help="issue a new token for a user (the old one stops working)"
@@ -87,20 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve" and bool(args.certfile) != bool(args.keyfile):
+        parser.error("serve: --certfile and --keyfile go together (HTTPS needs both)")
     logging.basicConfig(level=logging.INFO, format="[cellops %(levelname)s] %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    from .store import Store, StoreConfigError, create_engine, migrate
+    from .store import StoreConfigError, create_engine, migrate
     from .team import users as team_users
+    from .team.serve import TLSConfigError
 
     try:
         if args.command == "serve":
-            from .team.serve import serve
-
-            private_dir(_artifacts(args))  # models are their owner's only (0700)
-            store = Store(_db(args), _artifacts(args))
-            asyncio.run(serve(store, args.host, args.port, args.max_artifact_size))
-            return 0
+            return _serve(args)
         engine = create_engine(_db(args))
         migrate(engine)
         if args.command == "migrate":
@@ -117,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             for user in team_users.list_users(engine):
                 print(f"{user.name}\t{user.role}")
         return 0
-    except (StoreConfigError, team_users.UserError) as exc:
+    except (StoreConfigError, team_users.UserError, TLSConfigError) as exc:
         print(f"cellops: {exc}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ notebook.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,9 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "langua
 # Calls that set a global random state: kept whatever they are called on, since the
 # training code reads that state without naming it.
 SEED_CALLS = {"seed", "manual_seed", "set_seed", "manual_seed_all", "set_random_seed"}
+# Library configuration set through a module (sklearn.set_config, pd.set_option): global
+# state like a seed, so kept too (calls on modules otherwise count as reads, see below).
+CONFIG_CALLS = {"set_config", "set_option", "use_deterministic_algorithms"}
 
 
 class NotYetRecorded(Exception):
@@ -99,11 +103,18 @@ def _is_block(stmt: ast.stmt) -> bool:
 # -- removing cellops calls ----------------------------------------------------------------
 
 
-def strip_cellops(code: str, modules: set[str] | None = None) -> str:
+RegisterNote = Callable[[ast.Call], str]
+
+
+def strip_cellops(
+    code: str, modules: set[str] | None = None, register_note: RegisterNote | None = None
+) -> str:
     """The cell without ``import cellops`` and statements calling ``cellops.*``.
 
     Statements are cut by their source span, so the rest of the cell (comments,
-    formatting, magics) stays as written; a block left empty gets ``pass``.
+    formatting, magics) stays as written; a block left empty gets ``pass``. With
+    ``register_note``, a statement calling ``cellops.register`` becomes a comment with
+    the note (what it registered) instead of vanishing.
     """
     tree = _parse(code)
     if tree is None:
@@ -134,10 +145,14 @@ def strip_cellops(code: str, modules: set[str] | None = None) -> str:
                 or _calls_cellops(stmt, mods, funcs)
                 or _reads(stmt) & tainted
             ):
-                removed.append((stmt, ""))
+                call = _register_call(stmt, mods, funcs) if register_note else None
+                note = f"# {register_note(call)}" if register_note and call else ""
+                removed.append((stmt, note))
                 tainted.update(_effects(stmt).defines - mods)
         if removed and len(removed) == len(body) and not top:
-            removed[-1] = (removed[-1][0], "pass")  # a block may not be left empty
+            # A block may not be left empty.
+            last, note = removed[-1]
+            removed[-1] = (last, f"pass  {note}" if note else "pass")
         cuts.extend(removed)
 
     visit(tree.body, True)
@@ -154,6 +169,11 @@ def strip_cellops(code: str, modules: set[str] | None = None) -> str:
 
 
 def _cut(lines: list[str], stmt: ast.stmt, replacement: str) -> list[str]:
+    # A comment goes last on its line, so it never comments out what follows the cut.
+    comment = ""
+    if replacement.startswith("#") or "  # " in replacement:
+        replacement, _, comment = replacement.partition("#")
+        replacement, comment = replacement.strip(), f"#{comment}"
     start, end = stmt.lineno - 1, (stmt.end_lineno or stmt.lineno) - 1
     col, end_col = stmt.col_offset, stmt.end_col_offset or len(lines[end])
     # ast offsets are in UTF-8 bytes.
@@ -165,13 +185,58 @@ def _cut(lines: list[str], stmt: ast.stmt, replacement: str) -> list[str]:
     if not head.strip():
         # At the start of its line: keep the indentation for what follows on the line.
         parts = [p for p in (replacement, tail) if p]
-        new = [head + "; ".join(parts)] if parts else []
+        line = "; ".join(parts)
     else:
         # Another statement before it on the line: drop the ";" that joined them.
         head = head.rstrip()
         head = head[:-1].rstrip() if head.endswith(";") else head
-        new = ["; ".join(p for p in (head, replacement, tail) if p)]
+        line = "; ".join(p for p in (head.strip(), replacement, tail) if p)
+    indent = head[: len(head) - len(head.lstrip())]
+    if comment:
+        line = f"{line}  {comment}" if line else comment
+    new = [indent + line] if line else []
     return lines[:start] + new + lines[end + 1 :]
+
+
+def _register_call(stmt: ast.stmt, modules: set[str], functions: set[str]) -> ast.Call | None:
+    """The ``cellops.register(...)`` call in a statement, if any."""
+    for node in ast.walk(stmt):
+        if _is_cellops_call(node, modules, functions):
+            assert isinstance(node, ast.Call)
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name == "register":
+                return node
+    return None
+
+
+def registered_names(code: str) -> set[str]:
+    """The names the cell's ``cellops.register(...)`` calls read for the model they register
+    (``models[0]`` reads ``models``): what a re-run must define before that point."""
+    tree = _parse(code)
+    if tree is None:
+        return set()
+    modules, functions = _cellops_names(tree)
+    names: set[str] = set()
+    for stmt in ast.walk(tree):
+        if isinstance(stmt, ast.stmt) and not _is_block(stmt):
+            call = _register_call(stmt, modules, functions)
+            model = _register_arg(call, 0, "model") if call else None
+            if model is not None:
+                names |= {n.id for n in ast.walk(model) if isinstance(n, ast.Name)}
+    return names
+
+
+def _register_arg(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
+    if len(call.args) > position:
+        return call.args[position]
+    return next((k.value for k in call.keywords if k.arg == keyword), None)
+
+
+def registered_model_name(call: ast.Call) -> str | None:
+    """The model name a ``cellops.register(model, "name")`` call gives, when a literal."""
+    name = _register_arg(call, 1, "name")
+    return name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else None
 
 
 def model_variable(code: str) -> str | None:
@@ -234,7 +299,7 @@ def _effects(stmt: ast.stmt) -> _Effects:
             base = _base_name(node.func.value)
             if base:
                 e.mutates.add(base)
-            if node.func.attr in SEED_CALLS:
+            if node.func.attr in SEED_CALLS | CONFIG_CALLS:
                 e.seeds = True
         elif isinstance(node, ast.Delete):
             e.defines.update(t.id for t in node.targets if isinstance(t, ast.Name))
@@ -264,25 +329,51 @@ def _needed_before(tree: ast.Module, needed: set[str]) -> set[str]:
     return needed
 
 
-def minimal_cells(cells: list[str], ignore: frozenset[str] = frozenset({"cellops"})) -> list[int]:
+def _imported_only(trees: list[ast.Module | None]) -> set[str]:
+    """Names every cell binds only by ``import`` (modules, imported functions and classes)."""
+    imported: set[str] = set()
+    bound: set[str] = set()
+    for tree in trees:
+        for stmt in tree.body if tree is not None else []:
+            (imported if isinstance(stmt, (ast.Import, ast.ImportFrom)) else bound).update(
+                _effects(stmt).defines
+            )
+    return imported - bound
+
+
+def minimal_cells(
+    cells: list[str],
+    ignore: frozenset[str] = frozenset({"cellops"}),
+    needed_after: frozenset[str] = frozenset(),
+) -> list[int]:
     """Indices of the cells the last cell depends on (the last cell included), in order.
 
     Walking back from the last cell, a cell is kept if it defines or may mutate a name
     still needed, or sets a global random seed; the names it reads become needed.
+    ``needed_after`` are names needed once the last cell has run (the registered model).
     Cells that do not parse are kept (their effects are unknown) and add no names.
     """
     if not cells:
         return []
-    last = _parse(cells[-1])
-    needed = (_needed_before(last, set()) if last is not None else set()) - ignore
+    trees = [_parse(c) for c in cells]
+    # ``json.dumps(x)``, ``np.mean(x)``, ``RandomForestClassifier(...).fit(X)`` read the
+    # imported name; counted as mutating it, every cell printing with json would be pulled
+    # into any slice that needs json. Module state set by a call is a seed/config call.
+    imported = _imported_only(trees)
+    last = trees[-1]
+    needed = (_needed_before(last, set(needed_after)) if last is not None else set()) - ignore
     kept = [len(cells) - 1]
     for i in range(len(cells) - 2, -1, -1):
-        tree = _parse(cells[i])
+        tree = trees[i]
         if tree is None:
             kept.append(i)
             continue
         effects = [_effects(s) for s in tree.body]
-        touched = set().union(*(e.defines | e.mutates for e in effects)) if effects else set()
+        touched = (
+            set().union(*(e.defines | (e.mutates - imported) for e in effects))
+            if effects
+            else set()
+        )
         if touched & needed or any(e.seeds for e in effects):
             kept.append(i)
             needed = _needed_before(tree, needed) - ignore
@@ -335,13 +426,16 @@ def lineage_notebook(store: Store, name: str, number: int, minimal: bool) -> dic
     ]
     codes = [r.code or "" for r in ok]
     registering = codes[-1]
-    indices = minimal_cells(codes) if minimal else list(range(len(codes)))
-    cells = []
-    for i in indices:
-        source = strip_cellops(codes[i])
-        if minimal and not source.strip():
-            continue  # only cellops calls: nothing to re-run
-        cells.append((ok[i], source))
+    # What a re-run executes; the slice is taken over it, since a removed call (and what
+    # reads its result) has no effect there.
+    sources = [strip_cellops(c) for c in codes[:-1]]
+    sources.append(strip_cellops(registering, register_note=_note_for(name, number)))
+    indices = (
+        minimal_cells(sources, needed_after=frozenset(registered_names(registering)))
+        if minimal
+        else list(range(len(codes)))
+    )
+    cells = [(ok[i], sources[i]) for i in indices]
     return _build(
         cells,
         {
@@ -359,6 +453,21 @@ def lineage_notebook(store: Store, name: str, number: int, minimal: bool) -> dic
             ),
         },
     )
+
+
+def _note_for(name: str, number: int) -> RegisterNote:
+    """The comment that replaces a register call in the registering cell."""
+
+    def note(call: ast.Call) -> str:
+        other = registered_model_name(call)
+        if other is not None and other != name:
+            return f"registered model {other!r} here (call removed: re-runs need no server)"
+        return (
+            f"registered here as model {name!r} version {number} "
+            "(call removed: re-runs need no server)"
+        )
+
+    return note
 
 
 def _build(cells: list[tuple[Any, str]], metadata: dict[str, Any]) -> dict[str, Any]:

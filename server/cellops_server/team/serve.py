@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import json
 import logging
 import signal
+import ssl
 
 from tornado import web
 from tornado.httpserver import HTTPServer
@@ -15,6 +18,50 @@ from ..api.routes import openapi_document, team_backend_handlers
 from ..store import Store
 
 log = logging.getLogger("cellops.serve")
+access_log = logging.getLogger("cellops.serve.access")
+
+
+class TLSConfigError(Exception):
+    """The certificate or key given to `cellops serve` cannot be used."""
+
+
+def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    """A server-side TLS context with Python's secure defaults (TLS 1.2+, no weak ciphers)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSConfigError(
+            f"cannot use the TLS certificate {certfile!r} with key {keyfile!r}: {exc}"
+        ) from None
+    return context
+
+
+def log_request(handler: web.RequestHandler) -> None:
+    """One access-log line per request; a refusal carries its reason on the same line."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    reason = getattr(handler, "refusal", None)
+    access_log.log(
+        level,
+        "%d %s %.2fms%s",
+        status,
+        handler._request_summary(),
+        1000.0 * handler.request.request_time(),
+        f": {reason}" if reason else "",
+    )
+
+
+class UnknownPath(web.RequestHandler):
+    """Any path outside the API: a JSON 404 that says where the API is, not tornado's HTML."""
+
+    def prepare(self) -> None:
+        raise web.HTTPError(404)
+
+    def write_error(self, status_code: int, **kwargs: object) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        error = f"no endpoint at {self.request.path}; the API is under /cellops/api/v1/"
+        self.finish(json.dumps({"error": error, "detail": None}))
 
 
 def make_app(store: Store, max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE) -> web.Application:
@@ -25,19 +72,54 @@ def make_app(store: Store, max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE) -
         cellops_activity=ActivityHub(),
         cellops_max_artifact_size=max_artifact_size,
         max_body_size=64 * 1024 * 1024,
+        log_function=log_request,
+        default_handler_class=UnknownPath,
     )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def announce(host: str, port: int, tls: bool) -> None:
+    scheme = "https" if tls else "http"
+    everywhere = " (every interface)" if host in ("", "0.0.0.0", "::") else ""
+    log.info(
+        "cellops team backend listening on %s://%s:%d/cellops/api/v1%s",
+        scheme,
+        host or "0.0.0.0",
+        port,
+        everywhere,
+    )
+    if is_loopback(host):
+        log.warning(
+            "bound to %s only: members on other machines cannot reach it; pass "
+            "--host 0.0.0.0 (every interface) or this machine's LAN address",
+            host,
+        )
 
 
 async def serve(
-    store: Store, host: str, port: int, max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE
+    store: Store,
+    host: str,
+    port: int,
+    max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     # Artifact uploads are streamed and raise this per request; other bodies stay small.
     server = HTTPServer(
-        make_app(store, max_artifact_size), max_body_size=64 * 1024 * 1024, xheaders=True
+        make_app(store, max_artifact_size),
+        max_body_size=64 * 1024 * 1024,
+        xheaders=True,
+        ssl_options=tls,
     )
     server.listen(port, host)
-    log.info("cellops team backend on http://%s:%d/cellops/api/v1", host, port)
-    print(f"cellops team backend listening on http://{host}:{port}/cellops/api/v1", flush=True)
+    announce(host, port, tls is not None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
