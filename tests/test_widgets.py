@@ -181,6 +181,32 @@ print(json.dumps({{"table": cmp.table.value, "plot": cmp.plot.value}}))
     assert out["plot"].count('class="cellops-plot-point"') == 2
 
 
+def test_compare_across_estimator_types_marks_missing_params(
+    server: JupyterServer, kernel: KernelClient
+) -> None:
+    # v1 a LogisticRegression, v2 a RandomForest: each has params the other lacks.
+    shown = run(
+        kernel,
+        """
+from sklearn.ensemble import RandomForestClassifier
+cellops.register(LogisticRegression(max_iter=1000).fit(X, y), "mixed")
+cellops.register(RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y), "mixed")
+cmp = Compare("mixed")
+print(json.dumps({"table": cmp.table.value, "status": cmp.status.value}))
+""",
+    )
+    out = last_json(shown["stdout"])
+    assert out["status"] == "", out["status"]
+    table = out["table"]
+    # A param one estimator lacks differs, and the row without it shows an em dash ...
+    assert "<th>max_iter</th><td>1000</td><td>—</td>" in table
+    assert "<th>n_estimators</th><td>—</td><td>5</td>" in table
+    # ... even when the other's value is None (the KeyError of issue 10): "None" is a value.
+    assert "<th>max_depth</th><td>—</td><td>None</td>" in table
+    # A param both have with one value is still said once.
+    assert "same in all:" in table and "class_weight=None" in table
+
+
 def test_compare_says_what_is_wrong(server: JupyterServer, kernel: KernelClient) -> None:
     missing = run(kernel, 'cmp = Compare("no-such-model")\nprint(json.dumps(cmp.status.value))')
     status = last_json(missing["stdout"])

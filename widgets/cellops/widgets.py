@@ -272,22 +272,38 @@ def _execution_row(execution_id: int) -> Row:
     return Row(f"execution {execution_id}", metrics, dict(logs["params"]))
 
 
+MISSING = "—"  # an em dash: the param does not exist on that row's estimator
+
+
+def _param_cell(row: Row, key: str) -> str:
+    # Absent (another estimator type) and present-but-None are different things to show.
+    return _fmt(row.params[key]) if key in row.params else MISSING
+
+
+def _param_varies(rows: Sequence[Row], key: str) -> bool:
+    """Differs when values differ, or when the param is present in some rows only."""
+    if any(key not in r.params for r in rows):
+        return True
+    return len({json.dumps(r.params[key], default=str) for r in rows}) > 1
+
+
 def table_html(rows: Sequence[Row]) -> str:
     metrics = sorted({k for r in rows for k in r.metrics})
     params = sorted({k for r in rows for k in r.params})
     # Params equal everywhere are said once below the table, so differences stand out.
-    varying = [
-        p for p in params if len({json.dumps(r.params.get(p), default=str) for r in rows}) > 1
-    ]
+    varying = [p for p in params if _param_varies(rows, p)]
     same = [p for p in params if p not in varying]
     head = "".join(f"<th>{e(r.label)}</th>" for r in rows)
 
-    def line(kind: str, key: str, values: Iterable[Any]) -> str:
-        cells = "".join(f"<td>{e(_fmt(v)) if v is not None else '—'}</td>" for v in values)
+    def line(kind: str, key: str, values: Iterable[str]) -> str:
+        cells = "".join(f"<td>{e(v)}</td>" for v in values)
         return f'<tr class="cellops-compare-{kind}"><th>{e(key)}</th>{cells}</tr>'
 
-    body = [line("metric", m, (r.metrics.get(m) for r in rows)) for m in metrics]
-    body += [line("param", p, (r.params.get(p) for r in rows)) for p in varying]
+    body = [
+        line("metric", m, (_fmt(r.metrics[m]) if m in r.metrics else MISSING for r in rows))
+        for m in metrics
+    ]
+    body += [line("param", p, (_param_cell(r, p) for r in rows)) for p in varying]
     table = f'<table class="cellops-compare-table"><thead><tr><th></th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
     if same:
         shared = ", ".join(f"{p}={_fmt(rows[0].params[p])}" for p in same)
