@@ -81,6 +81,30 @@ print(json.dumps(card.summary.value))
     assert same["stdout"].strip() == "True"
 
 
+def test_card_double_click_registers_one_version(
+    server: JupyterServer, kernel: KernelClient
+) -> None:
+    out = run(
+        kernel,
+        """
+card = ModelCard(LogisticRegression(max_iter=1000).fit(X, y), name="twice")
+seen = []  # the button's disabled state as the clicks change it
+card.register_button.observe(lambda change: seen.append(change.new), names="disabled")
+# A double click: the kernel handles the second click message after the first finished.
+card.register_button.click()
+card.register_button.click()
+print(json.dumps({"seen": seen, "version": card.version.version, "status": card.status.value}))
+""",
+    )
+    got = last_json(out["stdout"])
+    assert got["seen"] == [True, False, True, False]  # disabled while each click ran
+    assert got["version"] == 1 and "version <b>1</b>" in got["status"]
+    assert [v["version"] for v in versions(server, "twice")] == [1]
+    # Another name is another registration.
+    other = run(kernel, 'card.name.value = "twice-b"\ncard.register_button.click()\n' + SHOW_STATUS)
+    assert "Registered <b>twice-b</b> version <b>1</b>" in last_json(other["stdout"])["status"]
+
+
 def test_card_errors_stay_in_the_card_and_change_nothing(
     server: JupyterServer, kernel: KernelClient
 ) -> None:

@@ -26,10 +26,12 @@ from .autolog.data import input_signature
 from .client import client
 from .registry import (
     ModelVersion,
+    Registration,
     check_model,
     json_safe,
     list_versions,
-    register_for,
+    prepare_registration,
+    send_registration,
     signature,
 )
 
@@ -175,6 +177,8 @@ class ModelCard(w.VBox):
         self.model = model
         self.trusted = tuple(trusted)
         self.version: ModelVersion | None = None
+        self._registering = False
+        self._prepared: dict[tuple[str, str | None], Registration] = {}
         self.summary = w.HTML()
         self.name = w.Text(value=name, placeholder="model name", description="Name")
         self.alias = w.Text(value=alias, placeholder="optional, e.g. champion", description="Alias")
@@ -207,22 +211,30 @@ class ModelCard(w.VBox):
             self.register_button.disabled = True
 
     def _on_register(self, _button: Any = None) -> None:
+        if self._registering:  # a second click while the first one runs
+            return
+        self._registering = True
         self.register_button.disabled = True
         self.status.value = _message("info", "Registering…")
         try:
-            self.version = register_for(
-                self.execution,
-                self.model,
-                self.name.value.strip(),
-                alias=self.alias.value.strip() or None,
-                trusted=self.trusted,
-            )
+            self.version = send_registration(self._registration())
         except Exception as exc:
             self.status.value = _message("error", _error_text(exc))
         else:
             self.status.value = registered_html(self.version)
         finally:
+            self._registering = False
             self.register_button.disabled = False
+
+    def _registration(self) -> Registration:
+        # A click queued behind the first (the kernel handles comm messages one at a time)
+        # repeats the same request with the same key: the server answers the same version.
+        name, alias = self.name.value.strip(), self.alias.value.strip() or None
+        if (name, alias) not in self._prepared:
+            self._prepared[(name, alias)] = prepare_registration(
+                self.execution, self.model, name, alias=alias, trusted=self.trusted
+            )
+        return self._prepared[(name, alias)]
 
 
 # -- Compare ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from jupyter_server.auth.decorator import authorized
 from ..activity import ActivityHub
 from ..registry import Registry
 from ..registry.lineage import NotYetRecorded, lineage_notebook
+from ..registry.store import IdempotencyKeyReused
 from ..schemas import AliasSet, Model, ModelVersion, ModelVersionCreate, ModelVersionUpdate, Page
 from .base import ApiError, ApiHandler
 from .openapi import Param, operation, query
@@ -26,6 +27,14 @@ class RegistryHandler(ApiHandler):
         hub: ActivityHub | None = self.settings.get("cellops_activity")
         if hub is not None:
             hub.publish_models([name])
+
+
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key",
+    "A key the client picks per registration (a UUID): repeating the request with it "
+    "creates no second version.",
+    location="header",
+)
 
 
 class ModelsHandler(RegistryHandler):
@@ -66,24 +75,34 @@ class ModelVersionsHandler(RegistryHandler):
         self.write_json(page)
 
     @operation(
-        "Register a new version (creates the model if new); the artifact must be uploaded",
+        "Register a new version (creates the model if new); the artifact must be uploaded. "
+        "With an Idempotency-Key header, a repeated request (same key, same body) answers "
+        "200 with the version the first one created (201); the same key with another body "
+        "is a 422",
         ModelVersion,
         body=ModelVersionCreate,
         status=201,
+        params=[IDEMPOTENCY_KEY],
     )
     @authorized
     async def post(self, name: str) -> None:
         body = await self.body_as(ModelVersionCreate)
         team_user = getattr(self, "team_user", None)  # lineage owners are checked in team mode
-        version = await self.call(
-            self.registry.create_version,
-            name,
-            body,
-            self.user_name(),
-            team_user.name if team_user is not None else None,
-        )
-        self.model_changed(version.model)
-        self.write_json(version, status=201)
+        try:
+            version, created = await self.call(
+                self.registry.register_version,
+                name,
+                body,
+                self.user_name(),
+                team_user.name if team_user is not None else None,
+                self.request.headers.get("Idempotency-Key"),
+            )
+        except IdempotencyKeyReused as exc:
+            raise ApiError(422, str(exc)) from None
+        if created:
+            self.model_changed(version.model)
+        # 200 on a replay: nothing was created, the answer is the existing version.
+        self.write_json(version, status=201 if created else 200)
 
 
 class ModelVersionHandler(RegistryHandler):
