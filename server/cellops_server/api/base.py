@@ -62,6 +62,11 @@ class ApiHandler(StreamingHandler):
             raise ApiError(503, "the cellops store is not available on this server")
         return store
 
+    def identity(self) -> str | None:
+        """The name recorded as the author of what this request writes."""
+        user: Any = self.current_user
+        return getattr(user, "username", None) or (user if isinstance(user, str) else None)
+
     # -- responses -------------------------------------------------------------------------
 
     def write_json(self, body: Any, status: int = 200) -> None:

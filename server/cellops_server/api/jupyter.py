@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from jupyter_server.base.handlers import APIHandler
 
+from ..identity import server_user
 from .base import ApiHandler
 
 
 class JupyterApiHandler(ApiHandler, APIHandler):
-    pass
+    def identity(self) -> str | None:
+        # Not Jupyter's per-request anonymous id: one name per server (identity.py).
+        return server_user(self)

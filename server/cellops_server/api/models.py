@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from jupyter_server.auth.decorator import authorized
 
 from ..activity import ActivityHub
@@ -19,8 +17,7 @@ class RegistryHandler(ApiHandler):
         return Registry(self.store)
 
     def user_name(self) -> str | None:
-        user: Any = self.current_user
-        return getattr(user, "username", None) or (user if isinstance(user, str) else None)
+        return self.identity()
 
     def model_changed(self, name: str) -> None:
         """Wake the sidebars waiting on /events: the Models tab refetches."""

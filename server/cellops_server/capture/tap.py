@@ -18,6 +18,7 @@ from jupyter_server.services.kernels.connection.base import (
 )
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
+from ..identity import server_user
 from .tracker import Tracker
 from .watcher import IopubWatcher
 
@@ -139,8 +140,7 @@ class TrackingKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
     # -- who and what ------------------------------------------------------------------------
 
     def _username(self) -> str | None:
-        user = getattr(self.websocket_handler, "current_user", None)
-        return getattr(user, "username", None) or (user if isinstance(user, str) else None)
+        return server_user(self.websocket_handler)
 
     async def _attach(self) -> None:
         tracker = self.tracker
