@@ -76,7 +76,14 @@ def test_browser_posts_need_the_xsrf_token(server: JupyterServer) -> None:
         ("versions/999999", {}, 404, "no version"),
         ("versions/1/diff/999999", {}, 404, "no version"),
         ("blobs/" + "0" * 64, {}, 404, "no blob"),
-        ("runs/abc", {}, 404, "no such endpoint"),
+        ("runs/abc", {}, 400, "run id must be an integer"),
+        ("runs/-1/executions", {}, 400, "run id must be an integer"),
+        ("executions/1.5", {}, 400, "execution id must be an integer"),
+        ("executions/abc/logs", {}, 400, "execution id must be an integer"),
+        ("versions/1/diff/latest", {}, 400, "version id must be an integer"),
+        ("models/churn/versions/one", {}, 400, "model version must be an integer"),
+        ("models/churn/versions/1000000000", {}, 400, "model version 1000000000 is out of range"),
+        ("nothing/here", {}, 404, "no such endpoint"),
     ],
 )
 def test_bad_requests_get_json_errors_that_say_what_to_fix(

@@ -161,13 +161,14 @@ class ApiHandler(StreamingHandler):
         except ValidationError as exc:
             raise invalid_body(model, exc) from None
 
-    def id_arg(self, value: str) -> int:
-        """A numeric id from the URL (the route matched digits), within the store's ids."""
+    def id_arg(self, value: str, what: str = "id", maximum: int = MAX_INT) -> int:
+        """A numeric id from the URL. Routes match any segment, so that ``runs/abc`` is told
+        the id must be an integer instead of getting a 404."""
+        if not value.isascii() or not value.isdigit():
+            raise ApiError(400, f"{what} must be an integer; got {capped(value, 30)!r}")
         # Checked by length first: int() refuses strings of over 4,300 digits (a 500).
-        if len(value) > len(str(MAX_INT)) or int(value) > MAX_INT:
-            raise ApiError(
-                400, f"id {capped(value, 30)} is out of range: ids are at most {MAX_INT}"
-            )
+        if len(value) > len(str(maximum)) or int(value) > maximum:
+            raise ApiError(400, f"{what} {capped(value, 30)} is out of range: at most {maximum}")
         return int(value)
 
     def query_limit(self, default: int = 50, maximum: int = 500) -> int:

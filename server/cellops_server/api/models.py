@@ -19,12 +19,17 @@ class RegistryHandler(ApiHandler):
     def user_name(self) -> str | None:
         return self.identity()
 
+    def version_arg(self, version: str) -> int:
+        return self.id_arg(version, "model version", maximum=MAX_VERSION)
+
     def model_changed(self, name: str) -> None:
         """Wake the sidebars waiting on /events: the Models tab refetches."""
         hub: ActivityHub | None = self.settings.get("cellops_activity")
         if hub is not None:
             hub.publish_models([name])
 
+
+MAX_VERSION = 999_999_999  # the OpenAPI document's bound of a version number
 
 IDEMPOTENCY_KEY = Param(
     "Idempotency-Key",
@@ -106,7 +111,7 @@ class ModelVersionHandler(RegistryHandler):
     @operation("One version of a model, with lineage resolved", ModelVersion)
     @authorized
     async def get(self, name: str, version: str) -> None:
-        self.write_json(await self.call(self.registry.get_version, name, int(version)))
+        self.write_json(await self.call(self.registry.get_version, name, self.version_arg(version)))
 
     @operation(
         "Change a version's description or replace its tags", ModelVersion, body=ModelVersionUpdate
@@ -114,7 +119,9 @@ class ModelVersionHandler(RegistryHandler):
     @authorized
     async def patch(self, name: str, version: str) -> None:
         body = await self.body_as(ModelVersionUpdate)
-        updated = await self.call(self.registry.update_version, name, int(version), body)
+        updated = await self.call(
+            self.registry.update_version, name, self.version_arg(version), body
+        )
         self.model_changed(updated.model)
         self.write_json(updated)
 
@@ -156,7 +163,9 @@ class ModelVersionNotebookHandler(RegistryHandler):
     async def get(self, name: str, version: str) -> None:
         minimal = self.get_query_argument("minimal", "false").lower() in ("true", "1", "yes")
         try:
-            notebook = await self.call(lineage_notebook, self.store, name, int(version), minimal)
+            notebook = await self.call(
+                lineage_notebook, self.store, name, self.version_arg(version), minimal
+            )
         except NotYetRecorded as exc:
             raise ApiError(409, str(exc)) from None
         self.write_json(notebook)
