@@ -39,10 +39,13 @@ MAX_TEXT = 500  # characters of a message (or of a key in an error's location) r
 class ApiError(web.HTTPError):
     """An error the client can fix; rendered as ``{"error": message, "detail": detail}``."""
 
-    def __init__(self, status: int, message: str, detail: Any = None) -> None:
+    def __init__(
+        self, status: int, message: str, detail: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(status, log_message=message)
         self.message = message
         self.detail = detail
+        self.headers = headers or {}  # set on the answer (an error clears earlier headers)
 
 
 @web.stream_request_body
@@ -82,6 +85,8 @@ class ApiHandler(StreamingHandler):
         detail = None
         if isinstance(exc, ApiError):
             message, detail = exc.message, exc.detail
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
         elif status_code == 405:
             allowed = self.allowed_methods()
             self.set_header("Allow", ", ".join(allowed))
