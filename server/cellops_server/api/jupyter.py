@@ -6,7 +6,7 @@ from __future__ import annotations
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..identity import server_user
+from ..author import server_user
 from .base import ApiError, ApiHandler
 
 NO_CREDENTIALS = (

@@ -18,7 +18,7 @@ from jupyter_server.services.kernels.connection.base import (
 )
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
-from ..identity import server_user
+from ..author import server_user
 from .tracker import Tracker
 from .watcher import IopubWatcher
 
