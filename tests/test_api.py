@@ -31,7 +31,10 @@ def test_every_route_refuses_requests_without_a_token(
     server: JupyterServer, method: str, path: str
 ) -> None:
     r = requests.request(method, f"{server.url}/{API}/{path}", timeout=10)
-    assert r.status_code in (401, 403), f"{method} {path} answered {r.status_code} without a token"
+    # 401: authenticate (a 403 would say the user lacks rights), with a JSON error.
+    assert r.status_code == 401, f"{method} {path} answered {r.status_code} without a token"
+    assert "authentication required" in r.json()["error"]
+    assert r.headers["WWW-Authenticate"].startswith("token")
 
 
 @pytest.mark.parametrize(("method", "path"), concrete_routes(exclude=TEAM_ONLY))
@@ -39,7 +42,17 @@ def test_every_route_refuses_a_wrong_token(server: JupyterServer, method: str, p
     r = requests.request(
         method, f"{server.url}/{API}/{path}", headers={"Authorization": "token wrong"}, timeout=10
     )
-    assert r.status_code in (401, 403)
+    assert r.status_code == 401 and r.json()["error"]
+
+
+def test_only_cellops_routes_change_how_a_signed_out_request_is_refused(
+    server: JupyterServer,
+) -> None:
+    unknown = requests.get(f"{server.url}/{API}/nothing/here", timeout=10)
+    assert unknown.status_code == 401 and unknown.json()["error"]
+    # Jupyter's own API is left as Jupyter answers it.
+    contents = requests.get(f"{server.url}/api/contents", timeout=10)
+    assert contents.status_code == 403
 
 
 def test_ingest_is_not_exposed_by_a_jupyter_server(server: JupyterServer) -> None:
@@ -76,7 +89,14 @@ def test_browser_posts_need_the_xsrf_token(server: JupyterServer) -> None:
         ("versions/999999", {}, 404, "no version"),
         ("versions/1/diff/999999", {}, 404, "no version"),
         ("blobs/" + "0" * 64, {}, 404, "no blob"),
-        ("runs/abc", {}, 404, "no such endpoint"),
+        ("runs/abc", {}, 400, "run id must be an integer"),
+        ("runs/-1/executions", {}, 400, "run id must be an integer"),
+        ("executions/1.5", {}, 400, "execution id must be an integer"),
+        ("executions/abc/logs", {}, 400, "execution id must be an integer"),
+        ("versions/1/diff/latest", {}, 400, "version id must be an integer"),
+        ("models/churn/versions/one", {}, 400, "model version must be an integer"),
+        ("models/churn/versions/1000000000", {}, 400, "model version 1000000000 is out of range"),
+        ("nothing/here", {}, 404, "no such endpoint"),
     ],
 )
 def test_bad_requests_get_json_errors_that_say_what_to_fix(

@@ -11,6 +11,7 @@ import math
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,45 @@ print(cellops.flush(2), statistics.median(times))
     assert len(warnings) == 1, first["stderr"] + second["stderr"]
     assert "records buffered and sent when it is back" in warnings[0]
     client.close()
+
+
+def test_values_logged_while_the_server_is_down_keep_their_time(
+    kernel_server: JupyterServer,
+) -> None:
+    client = kernel_server.connect(kernel_server.new_session("offline-time.ipynb"))
+    dead = f"http://127.0.0.1:{free_port()}/"
+    out = run(
+        client,
+        f"""
+import json, os
+from datetime import datetime, timezone
+os.environ["CELLOPS_URL"] = "{dead}"
+import cellops
+cellops.reset_client()
+before = datetime.now(timezone.utc)
+cellops.log_metrics({{"loss": 0.5}})
+print(cellops.flush(1))  # the server is down: the value waits in the buffer for a second
+down_until = datetime.now(timezone.utc)
+del os.environ["CELLOPS_URL"]  # back to the Jupyter server that started this kernel
+cellops.reset_client()
+print(cellops.flush(20))
+print(json.dumps({{"before": before.isoformat(), "down_until": down_until.isoformat()}}))
+""",
+    )
+    lines = out["stdout"].split()
+    assert lines[:2] == ["False", "True"], out
+    times = {k: datetime.fromisoformat(v) for k, v in last_json(out["stdout"]).items()}
+    client.close()
+
+    def find(body: dict[str, Any]) -> Any:
+        return next((e["id"] for e in body["items"] if e["msg_id"] == out["msg_id"]), None)
+
+    body = kernel_server.api.wait_for("executions", find, notebook="offline-time.ipynb")
+    logs = kernel_server.api.cellops(f"executions/{find(body)}/logs")
+    [point] = logs["metrics"]["loss"]
+    # The time it was logged, not the time it arrived (after the server came back).
+    at = datetime.fromisoformat(point["at"])
+    assert times["before"] <= at < times["down_until"], (point, times)
 
 
 def test_bad_input_is_the_users_error(kernel_server: JupyterServer) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -280,6 +281,36 @@ def test_register_and_read_models_over_http(server: JupyterServer) -> None:
     assert r.status_code == 200 and r.json()["tags"] == {"ok": "yes"}
     assert api.request("GET", f"{API}/models/nope").status_code == 404
     assert api.request("GET", f"{API}/models/churn.v2/versions/7").status_code == 404
+
+
+def test_logs_keep_the_time_they_were_logged(server: JupyterServer) -> None:
+    api = server.api
+    client = server.connect(server.new_session("logged-at.ipynb"))
+    cell = client.execute("x = 1", cell_id="x")
+    client.close()
+    logged_at = datetime.now(timezone.utc) - timedelta(hours=3)  # buffered for three hours
+    body = {"msg_id": cell["msg_id"], "metrics": {"loss": 0.5}, "at": logged_at.isoformat()}
+    r = api.request("POST", f"{API}/logs", json=body)
+    assert r.status_code == 201, r.text
+    without = api.request(
+        "POST", f"{API}/logs", json={"msg_id": cell["msg_id"], "tags": {"t": "1"}}
+    )
+    assert without.status_code == 201  # older clients send no time: the arrival time is used
+
+    execution = api.wait_for("executions", lambda b: b["items"], notebook="logged-at.ipynb")[
+        "items"
+    ][0]
+    [point] = api.cellops(f"executions/{execution['id']}/logs")["metrics"]["loss"]
+    assert datetime.fromisoformat(point["at"]) == logged_at
+
+    # A time ahead of the server's clock (beyond a small skew) is refused, saying why.
+    ahead = {**body, "at": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()}
+    r = api.request("POST", f"{API}/logs", json=ahead)
+    assert r.status_code == 400 and "in the future" in json.dumps(r.json()), r.text
+    r = api.request("POST", f"{API}/logs", json={**body, "at": "yesterday"})
+    assert r.status_code == 400 and r.json()["error"]
+    after = api.cellops(f"executions/{execution['id']}/logs")["metrics"]["loss"]
+    assert len(after) == 1
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,30 @@ print(json.dumps(card.summary.value))
     assert same["stdout"].strip() == "True"
 
 
+def test_card_double_click_registers_one_version(
+    server: JupyterServer, kernel: KernelClient
+) -> None:
+    out = run(
+        kernel,
+        """
+card = ModelCard(LogisticRegression(max_iter=1000).fit(X, y), name="twice")
+seen = []  # the button's disabled state as the clicks change it
+card.register_button.observe(lambda change: seen.append(change.new), names="disabled")
+# A double click: the kernel handles the second click message after the first finished.
+card.register_button.click()
+card.register_button.click()
+print(json.dumps({"seen": seen, "version": card.version.version, "status": card.status.value}))
+""",
+    )
+    got = last_json(out["stdout"])
+    assert got["seen"] == [True, False, True, False]  # disabled while each click ran
+    assert got["version"] == 1 and "version <b>1</b>" in got["status"]
+    assert [v["version"] for v in versions(server, "twice")] == [1]
+    # Another name is another registration.
+    other = run(kernel, 'card.name.value = "twice-b"\ncard.register_button.click()\n' + SHOW_STATUS)
+    assert "Registered <b>twice-b</b> version <b>1</b>" in last_json(other["stdout"])["status"]
+
+
 def test_card_errors_stay_in_the_card_and_change_nothing(
     server: JupyterServer, kernel: KernelClient
 ) -> None:
@@ -179,6 +203,32 @@ print(json.dumps({{"table": cmp.table.value, "plot": cmp.plot.value}}))
     )
     assert "<th>loss</th><td>0.5</td><td>0.25</td>" in out["table"]
     assert out["plot"].count('class="cellops-plot-point"') == 2
+
+
+def test_compare_across_estimator_types_marks_missing_params(
+    server: JupyterServer, kernel: KernelClient
+) -> None:
+    # v1 a LogisticRegression, v2 a RandomForest: each has params the other lacks.
+    shown = run(
+        kernel,
+        """
+from sklearn.ensemble import RandomForestClassifier
+cellops.register(LogisticRegression(max_iter=1000).fit(X, y), "mixed")
+cellops.register(RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y), "mixed")
+cmp = Compare("mixed")
+print(json.dumps({"table": cmp.table.value, "status": cmp.status.value}))
+""",
+    )
+    out = last_json(shown["stdout"])
+    assert out["status"] == "", out["status"]
+    table = out["table"]
+    # A param one estimator lacks differs, and the row without it shows an em dash ...
+    assert "<th>max_iter</th><td>1000</td><td>—</td>" in table
+    assert "<th>n_estimators</th><td>—</td><td>5</td>" in table
+    # ... even when the other's value is None (the KeyError of issue 10): "None" is a value.
+    assert "<th>max_depth</th><td>—</td><td>None</td>" in table
+    # A param both have with one value is still said once.
+    assert "same in all:" in table and "class_weight=None" in table
 
 
 def test_compare_says_what_is_wrong(server: JupyterServer, kernel: KernelClient) -> None:

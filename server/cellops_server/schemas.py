@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .bounds import PositiveInt
+from .bounds import PositiveInt, StoredTime
 
 T = TypeVar("T")
 
@@ -208,6 +208,7 @@ LogKey = Annotated[str, Field(min_length=1, max_length=250)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 ParamValue = bool | int | FiniteFloat | Annotated[str, Field(max_length=6000)] | None
 MAX_LOG_ENTRIES = 1000
+MAX_CLOCK_SKEW = timedelta(minutes=5)  # a kernel's clock ahead of the server's, tolerated
 
 
 class LogBatch(BaseModel):
@@ -222,12 +223,25 @@ class LogBatch(BaseModel):
     metrics: dict[LogKey, FiniteFloat] = Field(default_factory=dict)
     step: int | None = Field(default=None, ge=-(2**63), lt=2**63)
     tags: dict[LogKey, Annotated[str, Field(max_length=5000)]] = Field(default_factory=dict)
+    at: StoredTime | None = Field(
+        default=None,
+        description="When the values were logged (ISO 8601; the kernel's clock), so values "
+        "buffered while the server was unreachable keep their time; the time the server "
+        f"receives them when absent. At most {MAX_CLOCK_SKEW.seconds} s in the future.",
+    )
 
     @model_validator(mode="after")
     def _bounded(self) -> LogBatch:
         n = len(self.params) + len(self.metrics) + len(self.tags)
         if n > MAX_LOG_ENTRIES:
             raise ValueError(f"at most {MAX_LOG_ENTRIES} entries per batch, not {n}; split it")
+        # Past times are what buffering produces; a future one is a wrong clock or a forgery.
+        if self.at is not None and self.at > datetime.now(timezone.utc) + MAX_CLOCK_SKEW:
+            raise ValueError(
+                f"at {self.at.isoformat()} is in the future (more than "
+                f"{MAX_CLOCK_SKEW.seconds} s ahead of the server's clock); send when the "
+                "values were logged, or check this machine's clock"
+            )
         return self
 
 

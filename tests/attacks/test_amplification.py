@@ -130,12 +130,12 @@ def test_an_oversized_body_is_refused_by_a_jupyter_server_too(jupyter: JupyterSe
 
 
 def test_a_body_without_a_token_is_refused_before_its_size(jupyter: JupyterServer) -> None:
-    """Jupyter's authentication still comes first (and with it its XSRF check)."""
+    """Jupyter's authentication still comes first (and with it its XSRF check): a 401."""
     headers = {"Content-Type": "application/json", "Content-Length": str(200 * MiB)}
     sock = open_request(jupyter.url, "PUT", f"{API}/settings", headers)
-    status, _, _ = read_response(sock)
+    status, _, body = read_response(sock)
     sock.close()
-    assert status == 403
+    assert status == 401 and "authentication required" in body["error"]
 
 
 @pytest.mark.parametrize("server", ["team", "jupyter"])

@@ -101,13 +101,13 @@ def test_a_refused_upload_leaves_a_jupyter_servers_keep_alive_connection_usable(
     server, truth = jupyter(request, where)
     conn = http.client.HTTPConnection(host_of(server.url), timeout=10)
     refused = [
-        {},  # signed out: no token, no cookie
-        {**server.api.headers, "Host": "evil.example"},  # DNS rebinding
+        ({}, 401),  # signed out: no token, no cookie
+        ({**server.api.headers, "Host": "evil.example"}, 403),  # DNS rebinding
     ]
-    for headers in refused:
+    for headers, status in refused:
         conn.request("PUT", f"/{API}/artifacts/{'0' * 64}", body=SMALL_BODY, headers=headers)
         response = conn.getresponse()
-        assert response.status == 403 and json.loads(response.read())["error"]
+        assert response.status == status and json.loads(response.read())["error"]
         assert_same_connection_still_answers(conn, server.api.headers)
     conn.close()
     assert truth.request("GET", f"{API}/artifacts/{'0' * 64}").status_code == 404
@@ -342,7 +342,7 @@ def test_every_route_refuses_a_request_without_a_token_through_a_member_server(
     alice: JupyterServer, method: str, path: str
 ) -> None:
     """The backend's side is tests/test_team.py's test_every_backend_route_needs_a_valid_token.
-    Jupyter answers a request without credentials 403 (not 401), before anything is
-    forwarded."""
+    A request without credentials is answered 401 (Jupyter itself says 403) before
+    anything is forwarded."""
     r = requests.request(method, f"{alice.url}/{API}/{path}", timeout=10)
-    assert r.status_code == 403 and r.json()["error"], r.text
+    assert r.status_code == 401 and "authentication required" in r.json()["error"], r.text

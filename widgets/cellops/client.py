@@ -77,12 +77,13 @@ class Client:
         json_body: Any = None,
         data: bytes | None = None,
         timeout: float = 30.0,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
         """Send one request; answers (status, body) for 2xx and raises RegistryError otherwise."""
         import urllib.error
         import urllib.request
 
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **(headers or {})}
         if self.token:
             headers["Authorization"] = f"token {self.token}"
         if json_body is not None:
@@ -118,8 +119,10 @@ class Client:
     def get_json(self, path: str) -> Any:
         return json.loads(self.request("GET", path)[1])
 
-    def send_json(self, method: str, path: str, body: Any) -> Any:
-        _status, raw = self.request(method, path, json_body=body)
+    def send_json(
+        self, method: str, path: str, body: Any, headers: dict[str, str] | None = None
+    ) -> Any:
+        _status, raw = self.request(method, path, json_body=body, headers=headers)
         return json.loads(raw) if raw else None
 
 

@@ -12,13 +12,14 @@ import json
 import math
 import re
 import sys
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import context, serialize, tracking
 from .autolog.data import fingerprints, input_signature
-from .client import RegistryError, client, segment
+from .client import Client, RegistryError, ServerUnreachable, client, segment
 
 # Matched whole (fullmatch): "$" would accept a trailing newline, naming another model.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -238,6 +239,17 @@ def register(
     )
 
 
+@dataclass(frozen=True)
+class Registration:
+    """One registration request, built once: sending it again (a retry, a second click of a
+    card) repeats it byte for byte under the same idempotency key, so it is one version."""
+
+    name: str
+    artifact: bytes
+    body: dict[str, Any]
+    key: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
 def register_for(
     execution: context.Execution,
     model: Any,
@@ -251,6 +263,24 @@ def register_for(
 ) -> ModelVersion:
     """register() with lineage to ``execution``: a widget's button click runs outside any
     cell, so the card remembers the execution that displayed it and registers for that."""
+    prepared = prepare_registration(
+        execution, model, name, alias, description, input_example, tags=tags, trusted=trusted
+    )
+    return send_registration(prepared)
+
+
+def prepare_registration(
+    execution: context.Execution,
+    model: Any,
+    name: str,
+    alias: str | None = None,
+    description: str | None = None,
+    input_example: Any = None,
+    *,
+    tags: Mapping[str, str] | None = None,
+    trusted: Iterable[str] = (),
+) -> Registration:
+    """Check and serialize ``model`` and build the request that registers it (nothing sent)."""
     check_name(name)
     if alias is not None:
         check_alias(alias)
@@ -263,13 +293,9 @@ def register_for(
     sig = signature(model, input_example)
     if input_example is None:
         sig = input_signature(model) or sig
-    api = client()
     logged = tracking.logged(execution.msg_id)
-
-    sha = hashlib.sha256(data).hexdigest()
-    api.request("PUT", f"artifacts/{sha}", data=data, timeout=300)
     body = {
-        "artifact": sha,
+        "artifact": hashlib.sha256(data).hexdigest(),
         "flavor": "sklearn",
         "library_versions": library_versions(),
         "signature": sig,
@@ -281,7 +307,27 @@ def register_for(
         "lineage": {"msg_id": execution.msg_id, "data_fingerprints": fingerprints(model)},
     }
     json.dumps(body, allow_nan=False)  # fail here, not half-way, if anything is not JSON
-    return ModelVersion.from_json(api.send_json("POST", f"models/{segment(name)}/versions", body))
+    return Registration(name, data, body)
+
+
+def send_registration(registration: Registration) -> ModelVersion:
+    """Upload the artifact (content-addressed: repeating it is harmless) and register."""
+    api = client()
+    api.request(
+        "PUT", f"artifacts/{registration.body['artifact']}", data=registration.artifact, timeout=300
+    )
+    path = f"models/{segment(registration.name)}/versions"
+    return ModelVersion.from_json(_post_once(api, path, registration.body, registration.key))
+
+
+def _post_once(api: Client, path: str, body: Any, key: str) -> Any:
+    """POST ``body`` with an Idempotency-Key; retried once, with the same key, when no answer
+    came (a timeout may hide a version the server did create: the key makes it one)."""
+    headers = {"Idempotency-Key": key}
+    try:
+        return api.send_json("POST", path, body, headers)
+    except ServerUnreachable:
+        return api.send_json("POST", path, body, headers)
 
 
 def get_version(name: str, version: int | None = None, alias: str | None = None) -> ModelVersion:

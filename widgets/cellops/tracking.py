@@ -15,6 +15,7 @@ import sys
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from . import context
@@ -186,6 +187,7 @@ class Sender:
             if (
                 nxt["msg_id"] != batch["msg_id"]
                 or nxt["step"] != batch["step"]
+                or nxt["at"] != batch["at"]  # one batch, one time
                 or batch["metrics"].keys() & nxt["metrics"].keys()
                 or _size(batch) + _size(nxt) > MAX_BATCH
             ):
@@ -275,6 +277,8 @@ def _enqueue(
     items = [("params", k, v) for k, v in params.items()]
     items += [("metrics", k, v) for k, v in metrics.items()]
     items += [("tags", k, v) for k, v in tags.items()]
+    # Sent with the values: a batch buffered while the server is unreachable keeps its time.
+    logged_at = datetime.now(timezone.utc).isoformat()
     for start in range(0, len(items), MAX_BATCH):
         record: dict[str, Any] = {
             "msg_id": msg_id,
@@ -282,6 +286,7 @@ def _enqueue(
             "metrics": {},
             "tags": {},
             "step": step,
+            "at": logged_at,
         }
         for kind, key, value in items[start : start + MAX_BATCH]:
             record[kind][key] = value

@@ -26,10 +26,12 @@ from .autolog.data import input_signature
 from .client import client
 from .registry import (
     ModelVersion,
+    Registration,
     check_model,
     json_safe,
     list_versions,
-    register_for,
+    prepare_registration,
+    send_registration,
     signature,
 )
 
@@ -175,6 +177,8 @@ class ModelCard(w.VBox):
         self.model = model
         self.trusted = tuple(trusted)
         self.version: ModelVersion | None = None
+        self._registering = False
+        self._prepared: dict[tuple[str, str | None], Registration] = {}
         self.summary = w.HTML()
         self.name = w.Text(value=name, placeholder="model name", description="Name")
         self.alias = w.Text(value=alias, placeholder="optional, e.g. champion", description="Alias")
@@ -207,22 +211,30 @@ class ModelCard(w.VBox):
             self.register_button.disabled = True
 
     def _on_register(self, _button: Any = None) -> None:
+        if self._registering:  # a second click while the first one runs
+            return
+        self._registering = True
         self.register_button.disabled = True
         self.status.value = _message("info", "Registering…")
         try:
-            self.version = register_for(
-                self.execution,
-                self.model,
-                self.name.value.strip(),
-                alias=self.alias.value.strip() or None,
-                trusted=self.trusted,
-            )
+            self.version = send_registration(self._registration())
         except Exception as exc:
             self.status.value = _message("error", _error_text(exc))
         else:
             self.status.value = registered_html(self.version)
         finally:
+            self._registering = False
             self.register_button.disabled = False
+
+    def _registration(self) -> Registration:
+        # A click queued behind the first (the kernel handles comm messages one at a time)
+        # repeats the same request with the same key: the server answers the same version.
+        name, alias = self.name.value.strip(), self.alias.value.strip() or None
+        if (name, alias) not in self._prepared:
+            self._prepared[(name, alias)] = prepare_registration(
+                self.execution, self.model, name, alias=alias, trusted=self.trusted
+            )
+        return self._prepared[(name, alias)]
 
 
 # -- Compare ------------------------------------------------------------------------------
@@ -272,22 +284,38 @@ def _execution_row(execution_id: int) -> Row:
     return Row(f"execution {execution_id}", metrics, dict(logs["params"]))
 
 
+MISSING = "—"  # an em dash: the param does not exist on that row's estimator
+
+
+def _param_cell(row: Row, key: str) -> str:
+    # Absent (another estimator type) and present-but-None are different things to show.
+    return _fmt(row.params[key]) if key in row.params else MISSING
+
+
+def _param_varies(rows: Sequence[Row], key: str) -> bool:
+    """Differs when values differ, or when the param is present in some rows only."""
+    if any(key not in r.params for r in rows):
+        return True
+    return len({json.dumps(r.params[key], default=str) for r in rows}) > 1
+
+
 def table_html(rows: Sequence[Row]) -> str:
     metrics = sorted({k for r in rows for k in r.metrics})
     params = sorted({k for r in rows for k in r.params})
     # Params equal everywhere are said once below the table, so differences stand out.
-    varying = [
-        p for p in params if len({json.dumps(r.params.get(p), default=str) for r in rows}) > 1
-    ]
+    varying = [p for p in params if _param_varies(rows, p)]
     same = [p for p in params if p not in varying]
     head = "".join(f"<th>{e(r.label)}</th>" for r in rows)
 
-    def line(kind: str, key: str, values: Iterable[Any]) -> str:
-        cells = "".join(f"<td>{e(_fmt(v)) if v is not None else '—'}</td>" for v in values)
+    def line(kind: str, key: str, values: Iterable[str]) -> str:
+        cells = "".join(f"<td>{e(v)}</td>" for v in values)
         return f'<tr class="cellops-compare-{kind}"><th>{e(key)}</th>{cells}</tr>'
 
-    body = [line("metric", m, (r.metrics.get(m) for r in rows)) for m in metrics]
-    body += [line("param", p, (r.params.get(p) for r in rows)) for p in varying]
+    body = [
+        line("metric", m, (_fmt(r.metrics[m]) if m in r.metrics else MISSING for r in rows))
+        for m in metrics
+    ]
+    body += [line("param", p, (_param_cell(r, p) for r in rows)) for p in varying]
     table = f'<table class="cellops-compare-table"><thead><tr><th></th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
     if same:
         shared = ", ".join(f"{p}={_fmt(rows[0].params[p])}" for p in same)

@@ -39,10 +39,13 @@ MAX_TEXT = 500  # characters of a message (or of a key in an error's location) r
 class ApiError(web.HTTPError):
     """An error the client can fix; rendered as ``{"error": message, "detail": detail}``."""
 
-    def __init__(self, status: int, message: str, detail: Any = None) -> None:
+    def __init__(
+        self, status: int, message: str, detail: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(status, log_message=message)
         self.message = message
         self.detail = detail
+        self.headers = headers or {}  # set on the answer (an error clears earlier headers)
 
 
 @web.stream_request_body
@@ -62,6 +65,11 @@ class ApiHandler(StreamingHandler):
             raise ApiError(503, "the cellops store is not available on this server")
         return store
 
+    def identity(self) -> str | None:
+        """The name recorded as the author of what this request writes."""
+        user: Any = self.current_user
+        return getattr(user, "username", None) or (user if isinstance(user, str) else None)
+
     # -- responses -------------------------------------------------------------------------
 
     def write_json(self, body: Any, status: int = 200) -> None:
@@ -77,6 +85,8 @@ class ApiHandler(StreamingHandler):
         detail = None
         if isinstance(exc, ApiError):
             message, detail = exc.message, exc.detail
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
         elif status_code == 405:
             allowed = self.allowed_methods()
             self.set_header("Allow", ", ".join(allowed))
@@ -156,13 +166,14 @@ class ApiHandler(StreamingHandler):
         except ValidationError as exc:
             raise invalid_body(model, exc) from None
 
-    def id_arg(self, value: str) -> int:
-        """A numeric id from the URL (the route matched digits), within the store's ids."""
+    def id_arg(self, value: str, what: str = "id", maximum: int = MAX_INT) -> int:
+        """A numeric id from the URL. Routes match any segment, so that ``runs/abc`` is told
+        the id must be an integer instead of getting a 404."""
+        if not value.isascii() or not value.isdigit():
+            raise ApiError(400, f"{what} must be an integer; got {capped(value, 30)!r}")
         # Checked by length first: int() refuses strings of over 4,300 digits (a 500).
-        if len(value) > len(str(MAX_INT)) or int(value) > MAX_INT:
-            raise ApiError(
-                400, f"id {capped(value, 30)} is out of range: ids are at most {MAX_INT}"
-            )
+        if len(value) > len(str(maximum)) or int(value) > maximum:
+            raise ApiError(400, f"{what} {capped(value, 30)} is out of range: at most {maximum}")
         return int(value)
 
     def query_limit(self, default: int = 50, maximum: int = 500) -> int:

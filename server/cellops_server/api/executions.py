@@ -29,4 +29,6 @@ class ExecutionHandler(ApiHandler):
     @operation("One execution: code, status, timing, outputs, error", Execution)
     @authorized
     async def get(self, execution_id: str) -> None:
-        self.write_json(await self.call(self.store.get_execution, self.id_arg(execution_id)))
+        self.write_json(
+            await self.call(self.store.get_execution, self.id_arg(execution_id, "execution id"))
+        )

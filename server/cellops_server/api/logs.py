@@ -32,6 +32,6 @@ class ExecutionLogsHandler(ApiHandler):
     @authorized
     async def get(self, execution_id: str) -> None:
         logs = await self.call(
-            ExecutionLogStore(self.store).for_execution, self.id_arg(execution_id)
+            ExecutionLogStore(self.store).for_execution, self.id_arg(execution_id, "execution id")
         )
         self.write_json(logs)

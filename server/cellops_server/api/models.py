@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
-
 from jupyter_server.auth.decorator import authorized
 
 from ..activity import ActivityHub
 from ..registry import Registry
 from ..registry.lineage import NotYetRecorded, lineage_notebook
+from ..registry.store import IdempotencyKeyReused
 from ..schemas import AliasSet, Model, ModelVersion, ModelVersionCreate, ModelVersionUpdate, Page
 from .base import ApiError, ApiHandler
 from .openapi import Param, operation, query
@@ -18,14 +17,26 @@ class RegistryHandler(ApiHandler):
         return Registry(self.store)
 
     def user_name(self) -> str | None:
-        user: Any = self.current_user
-        return getattr(user, "username", None) or (user if isinstance(user, str) else None)
+        return self.identity()
+
+    def version_arg(self, version: str) -> int:
+        return self.id_arg(version, "model version", maximum=MAX_VERSION)
 
     def model_changed(self, name: str) -> None:
         """Wake the sidebars waiting on /events: the Models tab refetches."""
         hub: ActivityHub | None = self.settings.get("cellops_activity")
         if hub is not None:
             hub.publish_models([name])
+
+
+MAX_VERSION = 999_999_999  # the OpenAPI document's bound of a version number
+
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key",
+    "A key the client picks per registration (a UUID): repeating the request with it "
+    "creates no second version.",
+    location="header",
+)
 
 
 class ModelsHandler(RegistryHandler):
@@ -66,31 +77,41 @@ class ModelVersionsHandler(RegistryHandler):
         self.write_json(page)
 
     @operation(
-        "Register a new version (creates the model if new); the artifact must be uploaded",
+        "Register a new version (creates the model if new); the artifact must be uploaded. "
+        "With an Idempotency-Key header, a repeated request (same key, same body) answers "
+        "200 with the version the first one created (201); the same key with another body "
+        "is a 422",
         ModelVersion,
         body=ModelVersionCreate,
         status=201,
+        params=[IDEMPOTENCY_KEY],
     )
     @authorized
     async def post(self, name: str) -> None:
         body = await self.body_as(ModelVersionCreate)
         team_user = getattr(self, "team_user", None)  # lineage owners are checked in team mode
-        version = await self.call(
-            self.registry.create_version,
-            name,
-            body,
-            self.user_name(),
-            team_user.name if team_user is not None else None,
-        )
-        self.model_changed(version.model)
-        self.write_json(version, status=201)
+        try:
+            version, created = await self.call(
+                self.registry.register_version,
+                name,
+                body,
+                self.user_name(),
+                team_user.name if team_user is not None else None,
+                self.request.headers.get("Idempotency-Key"),
+            )
+        except IdempotencyKeyReused as exc:
+            raise ApiError(422, str(exc)) from None
+        if created:
+            self.model_changed(version.model)
+        # 200 on a replay: nothing was created, the answer is the existing version.
+        self.write_json(version, status=201 if created else 200)
 
 
 class ModelVersionHandler(RegistryHandler):
     @operation("One version of a model, with lineage resolved", ModelVersion)
     @authorized
     async def get(self, name: str, version: str) -> None:
-        self.write_json(await self.call(self.registry.get_version, name, int(version)))
+        self.write_json(await self.call(self.registry.get_version, name, self.version_arg(version)))
 
     @operation(
         "Change a version's description or replace its tags", ModelVersion, body=ModelVersionUpdate
@@ -98,7 +119,9 @@ class ModelVersionHandler(RegistryHandler):
     @authorized
     async def patch(self, name: str, version: str) -> None:
         body = await self.body_as(ModelVersionUpdate)
-        updated = await self.call(self.registry.update_version, name, int(version), body)
+        updated = await self.call(
+            self.registry.update_version, name, self.version_arg(version), body
+        )
         self.model_changed(updated.model)
         self.write_json(updated)
 
@@ -140,7 +163,9 @@ class ModelVersionNotebookHandler(RegistryHandler):
     async def get(self, name: str, version: str) -> None:
         minimal = self.get_query_argument("minimal", "false").lower() in ("true", "1", "yes")
         try:
-            notebook = await self.call(lineage_notebook, self.store, name, int(version), minimal)
+            notebook = await self.call(
+                lineage_notebook, self.store, name, self.version_arg(version), minimal
+            )
         except NotYetRecorded as exc:
             raise ApiError(409, str(exc)) from None
         self.write_json(notebook)

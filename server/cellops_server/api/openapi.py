@@ -32,6 +32,7 @@ class Param:
     description: str
     required: bool = False
     schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    location: str = "query"  # or "header"
 
 
 query = SimpleNamespace(
@@ -181,7 +182,7 @@ def _operation(
         + [
             {
                 "name": p.name,
-                "in": "query",
+                "in": p.location,
                 "required": p.required,
                 "description": p.description,
                 "schema": p.schema,

@@ -28,7 +28,7 @@ class RunHandler(ApiHandler):
     @operation("One run", Run)
     @authorized
     async def get(self, run_id: str) -> None:
-        self.write_json(await self.call(self.store.get_run, self.id_arg(run_id)))
+        self.write_json(await self.call(self.store.get_run, self.id_arg(run_id, "run id")))
 
 
 class RunExecutionsHandler(ApiHandler):
@@ -41,7 +41,7 @@ class RunExecutionsHandler(ApiHandler):
     async def get(self, run_id: str) -> None:
         page = await self.call(
             self.store.list_executions,
-            self.id_arg(run_id),
+            self.id_arg(run_id, "run id"),
             self.get_query_argument("cursor", None),
             self.query_limit(default=100),
         )

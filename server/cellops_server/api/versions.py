@@ -33,7 +33,9 @@ class VersionHandler(ApiHandler):
     @operation("A version as an nbformat 4 notebook (.ipynb JSON)", None, notebook=True)
     @authorized
     async def get(self, version_id: str) -> None:
-        self.write_json(await self.call(self.store.version_notebook, self.id_arg(version_id)))
+        self.write_json(
+            await self.call(self.store.version_notebook, self.id_arg(version_id, "version id"))
+        )
 
 
 class VersionDiffHandler(ApiHandler):
@@ -42,7 +44,11 @@ class VersionDiffHandler(ApiHandler):
     )
     @authorized
     async def get(self, a: str, b: str) -> None:
-        self.write_json(await self.call(self.store.diff_versions, self.id_arg(a), self.id_arg(b)))
+        self.write_json(
+            await self.call(
+                self.store.diff_versions, self.id_arg(a, "version id"), self.id_arg(b, "version id")
+            )
+        )
 
 
 class VersionRestoreHandler(ApiHandler):
@@ -68,7 +74,7 @@ class VersionRestoreHandler(ApiHandler):
                 400, "restore writes a notebook file: call it through your Jupyter server"
             )
         request = await self.body_as(RestoreRequest)
-        notebook = await self.version_notebook(self.id_arg(version_id))
+        notebook = await self.version_notebook(self.id_arg(version_id, "version id"))
         meta = notebook.get("metadata", {}).get("cellops", {})
         if request.path is None:
             path = await _default_path(contents, meta)

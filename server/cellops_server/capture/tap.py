@@ -19,6 +19,7 @@ from jupyter_server.services.kernels.connection.base import (
 )
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
+from ..author import server_user
 from .environment import local_notebook_file, repo_identity
 from .tracker import Tracker
 from .watcher import IopubWatcher
@@ -141,8 +142,7 @@ class TrackingKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
     # -- who and what ------------------------------------------------------------------------
 
     def _username(self) -> str | None:
-        user = getattr(self.websocket_handler, "current_user", None)
-        return getattr(user, "username", None) or (user if isinstance(user, str) else None)
+        return server_user(self.websocket_handler)
 
     async def _attach(self) -> None:
         tracker = self.tracker

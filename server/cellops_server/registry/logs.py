@@ -20,7 +20,8 @@ class ExecutionLogStore:
     def add(self, batch: LogBatch, sender: str | None = None) -> int:
         """Store what a cell logged. ``sender`` (the team member; None in embedded mode) may
         only log to executions of their own: another member's stay as they recorded them."""
-        now = datetime.now(timezone.utc)
+        # The kernel's logging time: a batch buffered while the server was down keeps it.
+        at = batch.at or datetime.now(timezone.utc)
         rows: list[dict[str, Any]] = [
             {"kind": "param", "key": k, "value": v, "step": None} for k, v in batch.params.items()
         ]
@@ -32,7 +33,7 @@ class ExecutionLogStore:
         if not rows:
             return 0
         for row in rows:
-            row.update(msg_id=batch.msg_id, at=now)
+            row.update(msg_id=batch.msg_id, at=at)
         with self.engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
             if sender is not None:
                 _check_owner(conn, batch.msg_id, sender)

@@ -9,7 +9,9 @@ and notebook version when read, because the execution row may be written later.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -49,6 +51,26 @@ class UnsafeArtifact(ValueError):
         self.detail = detail
 
 
+class IdempotencyKeyReused(Exception):
+    """A 422: the key already registered a version from a different request body."""
+
+
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as headers carry it
+
+
+def check_idempotency_key(key: str) -> None:
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ValueError(
+            "Idempotency-Key must be 1-255 visible ASCII characters (a UUID is a good choice)"
+        )
+
+
+def request_digest(body: ModelVersionCreate) -> str:
+    """What identifies a registration request: its body, canonically serialized."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 MAX_LIMIT = 500
 MAX_LISTED = 100  # refused names and tree problems in a 400: a crafted file can hold more
 
@@ -69,6 +91,22 @@ class Registry:
     ) -> ModelVersion:
         """Register a version. ``lineage_owner`` (the team member registering; None in
         embedded mode) must own the execution the lineage names."""
+        return self.register_version(name, body, created_by, lineage_owner)[0]
+
+    def register_version(
+        self,
+        name: str,
+        body: ModelVersionCreate,
+        created_by: str | None = None,
+        lineage_owner: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[ModelVersion, bool]:
+        """create_version, answering (version, created). With ``idempotency_key``, a request
+        repeated with the same key and body answers the version the first one created."""
+        digest = None
+        if idempotency_key is not None:
+            check_idempotency_key(idempotency_key)
+            digest = request_digest(body)
         check_model_name(name)
         if body.alias is not None:
             check_alias(body.alias)
@@ -87,38 +125,51 @@ class Registry:
             )
         self._check_artifact(body.artifact)
         now = _now()
+        row = {
+            "artifact": body.artifact,
+            "artifact_size": size,
+            "flavor": body.flavor,
+            "library_versions": body.library_versions,
+            "signature": body.signature,
+            "metrics": body.metrics,
+            "params": body.params,
+            "tags": body.tags,
+            "description": body.description,
+            "created_by": created_by,
+            "created_at": now,
+            "lineage_msg_id": body.lineage.msg_id,
+            "lineage_owner": lineage_owner,
+            "data_fingerprints": body.lineage.data_fingerprints,
+            "idempotency_key": idempotency_key,
+            "request_digest": digest,
+        }
         with self._write() as conn:
             _check_lineage_owner(conn, body.lineage.msg_id, lineage_owner)
             model = self._lock_model(conn, name, now)
-            number = model.latest_version + 1
-            conn.execute(
-                sa.insert(model_versions).values(
-                    model_id=model.id,
-                    version=number,
-                    artifact=body.artifact,
-                    artifact_size=size,
-                    flavor=body.flavor,
-                    library_versions=body.library_versions,
-                    signature=body.signature,
-                    metrics=body.metrics,
-                    params=body.params,
-                    tags=body.tags,
-                    description=body.description,
-                    created_by=created_by,
-                    created_at=now,
-                    lineage_msg_id=body.lineage.msg_id,
-                    lineage_owner=lineage_owner,
-                    data_fingerprints=body.lineage.data_fingerprints,
-                )
-            )
-            conn.execute(
-                sa.update(models)
-                .where(models.c.id == model.id)
-                .values(latest_version=number, updated_at=now)
-            )
-            if body.alias is not None:
-                self._point_alias(conn, model.id, body.alias, number)
-        return self.get_version(name, number)
+            # Under the model's lock: a concurrent duplicate waits here, then finds the first.
+            earlier = None
+            if idempotency_key is not None:
+                earlier = _version_by_key(conn, model.id, idempotency_key, digest)
+            if earlier is None:
+                number = self._insert_version(conn, model, row, body.alias)
+        if earlier is not None:
+            return self.get_version(name, earlier), False
+        return self.get_version(name, number), True
+
+    def _insert_version(
+        self, conn: sa.Connection, model: Any, row: dict[str, Any], alias: str | None
+    ) -> int:
+        """The model's next version, from ``row``; the alias moved to it if given."""
+        number = model.latest_version + 1
+        conn.execute(sa.insert(model_versions).values(model_id=model.id, version=number, **row))
+        conn.execute(
+            sa.update(models)
+            .where(models.c.id == model.id)
+            .values(latest_version=number, updated_at=row["created_at"])
+        )
+        if alias is not None:
+            self._point_alias(conn, model.id, alias, number)
+        return number
 
     def update_version(self, name: str, number: int, body: ModelVersionUpdate) -> ModelVersion:
         changes: dict[str, Any] = {}
@@ -423,3 +474,20 @@ def _check_limit(limit: int) -> None:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _version_by_key(conn: sa.Connection, model_id: int, key: str, digest: str | None) -> int | None:
+    """The version number ``key`` registered; refused when it came from another body."""
+    row = conn.execute(
+        sa.select(model_versions.c.version, model_versions.c.request_digest).where(
+            model_versions.c.model_id == model_id, model_versions.c.idempotency_key == key
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.request_digest != digest:
+        raise IdempotencyKeyReused(
+            f"Idempotency-Key {key!r} already registered version {row.version} from a "
+            "different request; use a new key for a new registration"
+        )
+    return int(row.version)

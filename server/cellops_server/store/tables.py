@@ -190,7 +190,12 @@ model_versions = sa.Table(
     # mode); it resolves only to an execution they own, even one stored after registering.
     sa.Column("lineage_owner", sa.String(256)),
     sa.Column("data_fingerprints", JSON, nullable=False),
+    # The client's Idempotency-Key and a digest of the request body: a repeated request
+    # answers this version; the same key with another body is refused.
+    sa.Column("idempotency_key", sa.String(255)),
+    sa.Column("request_digest", sa.String(64)),
     sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+    sa.UniqueConstraint("model_id", "idempotency_key", name="uq_model_versions_idempotency_key"),
     sa.Index("ix_model_versions_msg", "lineage_msg_id"),
 )
 

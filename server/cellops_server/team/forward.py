@@ -28,6 +28,7 @@ HOP_HEADERS = {"content-type", "cache-control"}
 DOWNLOAD_HEADERS = HOP_HEADERS | {"content-disposition", "content-length", "x-content-type-options"}
 BODILESS = (204, 304)
 NOTEBOOK_QUERIES = {"runs", "versions", "executions"}  # their ?notebook= is identity-aware
+FORWARDED_HEADERS = ("Idempotency-Key",)
 # RFC 3986 path characters (unreserved ones are always kept), and "%" to keep escapes as sent.
 PATH_SAFE = "/%!$&'()*+,;=:@"
 QUERY_SAFE = PATH_SAFE + "?"
@@ -59,9 +60,11 @@ class BackendClient:
         body_producer: BodyProducer | None = None,
         length: int | None = None,
         timeout: float | None = None,
+        extra_headers: dict[str, str] | None = None,
         **stream: Any,
     ) -> Any:
         headers = {"Authorization": f"token {self.token}", "Content-Type": content_type}
+        headers.update(extra_headers or {})
         if body_producer is not None:
             headers["Content-Length"] = str(length)
             body = None
@@ -180,6 +183,12 @@ class ForwardHandler(JupyterApiHandler):  # ApiHandler is a StreamingHandler
         if method == "GET":
             target += await self._notebook_identity(target)
         kwargs: dict[str, Any] = {}
+        # Headers with meaning for the backend's answer: a retried registration is one version.
+        passed = {
+            n: self.request.headers[n] for n in FORWARDED_HEADERS if n in self.request.headers
+        }
+        if passed:
+            kwargs["extra_headers"] = passed
         body = None
         spool = self._spool
         if spool is not None:
