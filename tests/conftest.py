@@ -1,4 +1,4 @@
-"""Shared fixtures: a store on SQLite and on PostgreSQL, and real Jupyter servers."""
+"""Shared fixtures: a store on SQLite and on PostgreSQL, real Jupyter servers, a team backend."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from cellops_server.store import Store
 
+from .attacks.conftest import Team, start_team, team_db_url
 from .postgres import fresh_postgres_database, require_postgres  # noqa: F401 - re-exported
 from .support import JupyterServer, zero_config_server
 
@@ -48,3 +49,15 @@ def kernel_server(
     tmp = tmp_path_factory.mktemp(f"kernels-{request.param}")
     with zero_config_server(tmp, db_url, drop=("CELLOPS_AUTOLOG",)) as srv:
         yield srv
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def team(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Team]:
+    """A running `cellops serve` per module and store, with one member per role
+    (tests/attacks/conftest.py), shared by the module's tests."""
+    tmp = tmp_path_factory.mktemp(f"team-{request.param}")
+    backend = start_team(team_db_url(request, tmp / "team.db"), tmp)
+    yield backend
+    backend.stop()

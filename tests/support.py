@@ -332,6 +332,17 @@ def cellops_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Com
     )
 
 
+def terminate(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL after 10 s: a server stops cleanly or is made to."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class TeamBackend:
     """`cellops serve` in a subprocess."""
 
@@ -371,13 +382,8 @@ class TeamBackend:
         return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            terminate(self.proc)
 
     def api(self, token: str) -> Api:
         return Api(self.url, token)

@@ -25,20 +25,10 @@ from cellops_server.store.engine import MIGRATIONS
 from cellops_server.store.tables import executions, notebooks, runs, texts, users, versions
 from cellops_server.store.version_storage import snapshot_json
 
-from .attacks.conftest import API, Team, member_server, start_team, team_db_url
+from .attacks.conftest import API, Team, member_server
 from .support import JupyterServer
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def team(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Team]:
-    tmp = tmp_path_factory.mktemp(f"identity-{request.param}")
-    backend = start_team(team_db_url(request, tmp / "team.db"), tmp)
-    yield backend
-    backend.stop()
 
 
 @pytest.fixture(scope="module")

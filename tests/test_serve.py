@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .support import TeamBackend, free_port
+from .support import TeamBackend, free_port, terminate
 
 LISTENING = "cellops team backend listening on"
 LOOPBACK_WARNING = "members on other machines cannot reach it"
@@ -34,12 +34,7 @@ class Serve:
         return self.log_path.read_text()
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
 
 
 def start_serve(tmp: Path, *args: str) -> Serve:

@@ -36,17 +36,6 @@ def start_team(db_url: str, tmp: Path) -> Team:
     return team
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def team(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Team]:
-    """One team backend per module and store, shared by the module's attacks."""
-    tmp = tmp_path_factory.mktemp(f"team-{request.param}")
-    backend = start_team(team_db_url(request, tmp / "team.db"), tmp)
-    yield backend
-    backend.stop()
-
-
 def member_server(team: Team, tmp: Path, name: str) -> JupyterServer:
     """A member's Jupyter server in team-client mode (forwards to ``team``)."""
     env = {"CELLOPS_BACKEND_URL": team.url, "CELLOPS_TOKEN": team.tokens[name]}
