@@ -11,6 +11,7 @@ from ..schemas import Artifact
 from ..store.blobs import BlobNotFound
 from .base import ApiError, ApiHandler
 from .openapi import operation
+from .streaming import announced_length
 
 DEFAULT_MAX_ARTIFACT_SIZE = 2 * 1024**3
 CHUNK = 1024 * 1024
@@ -36,11 +37,11 @@ class ArtifactHandler(ApiHandler):  # ApiHandler is a StreamingHandler
         if not user or not self.authorizer.is_authorized(self, user, "write", self.auth_resource):
             raise ApiError(403, "you are not allowed to upload artifacts")
         limit = self.max_size
-        length = self.request.headers.get("Content-Length")
-        if length is not None:
-            if not length.isdigit():
+        length = announced_length(self.request.headers)
+        if "Content-Length" in self.request.headers:
+            if length is None:
                 raise ApiError(400, "Content-Length must be a number of bytes")
-            if int(length) > limit:
+            if length > limit:
                 raise ApiError(
                     413,
                     f"artifact of {length} bytes is larger than this server's limit",

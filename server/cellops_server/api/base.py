@@ -24,7 +24,7 @@ from tornado.ioloop import IOLoop
 from ..bounds import MAX_INT
 from ..store import InvalidCursor, NotebookRef, NotFound, Store
 from ..store import errors as store_errors
-from .streaming import StreamingHandler
+from .streaming import StreamingHandler, announced_length
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
@@ -123,8 +123,8 @@ class ApiHandler(StreamingHandler):
         limit = self.max_body
         if limit is None:
             return
-        length = self.request.headers.get("Content-Length", "")
-        if length.isdigit() and (len(length) > 18 or int(length) > limit):
+        length = announced_length(self.request.headers)
+        if length is not None and length > limit:
             raise self.too_large(limit)
         self.request.connection.set_max_body_size(limit + BODY_SLACK)  # type: ignore[attr-defined]
         self._body = bytearray()

@@ -16,9 +16,6 @@ class RegistryHandler(ApiHandler):
     def registry(self) -> Registry:
         return Registry(self.store)
 
-    def user_name(self) -> str | None:
-        return self.identity()
-
     def version_arg(self, version: str) -> int:
         return self.id_arg(version, "model version", maximum=MAX_VERSION)
 
@@ -95,7 +92,7 @@ class ModelVersionsHandler(RegistryHandler):
                 self.registry.register_version,
                 name,
                 body,
-                self.user_name(),
+                self.identity(),
                 team_user.name if team_user is not None else None,
                 self.request.headers.get("Idempotency-Key"),
             )

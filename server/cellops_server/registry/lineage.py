@@ -198,15 +198,21 @@ def _cut(lines: list[str], stmt: ast.stmt, replacement: str) -> list[str]:
     return lines[:start] + new + lines[end + 1 :]
 
 
+def _is_register_call(node: ast.AST, modules: set[str], functions: set[str]) -> bool:
+    """Whether ``node`` is a ``cellops.register(...)`` call."""
+    if not _is_cellops_call(node, modules, functions):
+        return False
+    assert isinstance(node, ast.Call)
+    func = node.func
+    return (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) == "register"
+
+
 def _register_call(stmt: ast.stmt, modules: set[str], functions: set[str]) -> ast.Call | None:
     """The ``cellops.register(...)`` call in a statement, if any."""
     for node in ast.walk(stmt):
-        if _is_cellops_call(node, modules, functions):
+        if _is_register_call(node, modules, functions):
             assert isinstance(node, ast.Call)
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if name == "register":
-                return node
+            return node
     return None
 
 
@@ -246,12 +252,10 @@ def model_variable(code: str) -> str | None:
         return None
     modules, functions = _cellops_names(tree)
     for node in ast.walk(tree):
-        if not _is_cellops_call(node, modules, functions):
+        if not _is_register_call(node, modules, functions):
             continue
         assert isinstance(node, ast.Call)
-        func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        if name == "register" and node.args and isinstance(node.args[0], ast.Name):
+        if node.args and isinstance(node.args[0], ast.Name):
             return node.args[0].id
     return None
 

@@ -195,13 +195,8 @@ class Ingestor:
             return NotebookIdentity(path, self.sender, normalize_remote(r.repo), r.repo_path)
         return NotebookIdentity(path, self.sender)
 
-    def _at_path(self, path: str, *, folder: bool = False) -> sa.ColumnElement[bool]:
-        """The sender's own (non-git) notebooks at ``path``, or under it as a folder."""
-        where = (
-            notebooks.c.path.startswith(path + "/", autoescape=True)
-            if folder
-            else (notebooks.c.path == path)
-        )
+    def _own(self, where: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+        """The sender's own (non-git) notebooks among those ``where`` selects."""
         return sa.and_(
             where, notebooks.c.owner.is_not_distinct_from(self.sender), notebooks.c.repo.is_(None)
         )
@@ -211,9 +206,7 @@ class Ingestor:
         Other members' notebooks at the same paths are theirs: never moved."""
         source, target = rec.from_path.strip("/"), rec.to_path.strip("/")
         rows = self.conn.execute(
-            sa.select(notebooks.c.id, notebooks.c.path).where(
-                sa.or_(self._at_path(source), self._at_path(source, folder=True))
-            )
+            sa.select(notebooks.c.id, notebooks.c.path).where(self._own(_at_or_under(source)))
         ).all()
         if not rows and self.sender is not None and self._others_at(source):
             self.reject(
@@ -236,11 +229,10 @@ class Ingestor:
 
     def _others_at(self, path: str) -> bool:
         """Whether other members have notebooks at ``path`` or under it."""
-        at = sa.or_(
-            notebooks.c.path == path, notebooks.c.path.startswith(path + "/", autoescape=True)
-        )
         found = self.conn.scalar(
-            sa.select(notebooks.c.id).where(at, notebooks.c.owner.is_distinct_from(self.sender))
+            sa.select(notebooks.c.id).where(
+                _at_or_under(path), notebooks.c.owner.is_distinct_from(self.sender)
+            )
         )
         return found is not None
 
@@ -248,7 +240,7 @@ class Ingestor:
         """A copy of the sender's notebook starts its own (empty) history, linked to the
         original; a path that already has a history of the sender's keeps it."""
         source = self.conn.scalar(
-            sa.select(notebooks.c.id).where(self._at_path(rec.from_path.strip("/")))
+            sa.select(notebooks.c.id).where(self._own(notebooks.c.path == rec.from_path.strip("/")))
         )
         if source is None:
             return  # the original was never recorded: nothing to link to
@@ -652,6 +644,13 @@ class Ingestor:
             .values(last_activity_at=sa.bindparam("_at")),
             [{"_id": nb, "_at": at} for nb, at in latest.items()],
         )
+
+
+def _at_or_under(path: str) -> sa.ColumnElement[bool]:
+    """Notebooks at ``path``, or under it as a folder."""
+    return sa.or_(
+        notebooks.c.path == path, notebooks.c.path.startswith(path + "/", autoescape=True)
+    )
 
 
 def _too_many_cells(notebook: str, cells: int) -> str:

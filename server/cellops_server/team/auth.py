@@ -60,7 +60,7 @@ class TokenAuthentication(web.RequestHandler):
 class TeamApiHandler(ApiHandler, TokenAuthentication):
     authorizer = RoleAuthorizer()
     log = logging.getLogger("cellops.serve")
-    refusal: str | None = None  # why a request was refused, for its access-log line
+    refusal_reason: str | None = None  # why a request was refused, for its access-log line
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         # An HTTPError (a refusal) is logged once, by the access log (serve.log_request),
@@ -68,7 +68,7 @@ class TeamApiHandler(ApiHandler, TokenAuthentication):
         # traceback.
         if isinstance(value, web.HTTPError):
             message = value.log_message
-            self.refusal = message % value.args if message and value.args else message
+            self.refusal_reason = message % value.args if message and value.args else message
             return
         super().log_exception(typ, value, tb)
 

@@ -23,6 +23,7 @@ from ..api.artifacts import DEFAULT_MAX_ARTIFACT_SIZE, SLACK
 from ..api.base import ApiError
 from ..api.jupyter import JupyterApiHandler
 from ..api.routes import API_PREFIX
+from ..api.streaming import announced_length
 
 HOP_HEADERS = {"content-type", "cache-control"}
 DOWNLOAD_HEADERS = HOP_HEADERS | {"content-disposition", "content-length", "x-content-type-options"}
@@ -129,8 +130,8 @@ class ForwardHandler(JupyterApiHandler):  # ApiHandler is a StreamingHandler
             self._limit = int(
                 self.settings.get("cellops_max_artifact_size") or DEFAULT_MAX_ARTIFACT_SIZE
             )
-        length = self.request.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > self._limit:
+        length = announced_length(self.request.headers)
+        if length is not None and length > self._limit:
             raise ApiError(
                 413, f"request body of {length} bytes is too large", {"limit": self._limit}
             )

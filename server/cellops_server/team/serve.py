@@ -41,7 +41,7 @@ def log_request(handler: web.RequestHandler) -> None:
     """One access-log line per request; a refusal carries its reason on the same line."""
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    reason = getattr(handler, "refusal", None)
+    reason = getattr(handler, "refusal_reason", None)
     access_log.log(
         level,
         "%d %s %.2fms%s",
