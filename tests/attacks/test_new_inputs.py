@@ -6,6 +6,7 @@ query parameters. Each is refused with a 4xx that says what to fix, and changes 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import uuid
 from urllib.parse import quote
 
@@ -83,3 +84,21 @@ def test_crafted_identity_parameters_answer_4xx_never_5xx(
         assert r.json()["items"] == []
     else:
         assert r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "length", ["²", "9" * 5000, "-1"], ids=["superscript", "5000-digits", "neg"]
+)
+@pytest.mark.parametrize("path", [f"artifacts/{'0' * 64}", "ingest"])
+def test_crafted_content_length_is_a_4xx_never_a_500(team: Team, path: str, length: str) -> None:
+    host, port = team.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.putrequest("PUT" if path.startswith("artifacts") else "POST", f"/{API}/{path}")
+        conn.putheader("Authorization", f"token {team.tokens['alice']}")
+        conn.putheader("Content-Length", length)
+        conn.endheaders()
+        status = conn.getresponse().status
+    finally:
+        conn.close()
+    assert 400 <= status < 500, status
