@@ -5,7 +5,14 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig([
-  globalIgnores(['lib/', 'node_modules/', '.yarn/', 'tsconfig.tsbuildinfo']),
+  globalIgnores([
+    'lib/',
+    'node_modules/',
+    '.yarn/',
+    'tsconfig.tsbuildinfo',
+    // Generated from openapi.json by `jlpm build:api`; never edited by hand.
+    'src/generated/'
+  ]),
   {
     files: ['**/*.{js,mjs}'],
     extends: [js.configs.recommended],

@@ -347,9 +347,9 @@ def test_every_registry_route_is_in_the_openapi_document(server: JupyterServer) 
         "/executions/{execution_id}/logs": {"get"},
         "/artifacts/{sha}": {"get", "put"},
         "/models": {"get"},
-        "/models/{name}": {"get"},
+        "/models/{name}": {"get", "patch", "delete"},
         "/models/{name}/versions": {"get", "post"},
-        "/models/{name}/versions/{version}": {"get", "patch"},
+        "/models/{name}/versions/{version}": {"get", "patch", "delete"},
         "/models/{name}/aliases/{alias}": {"put", "delete"},
     }
     for path, verbs in expected.items():

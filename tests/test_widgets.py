@@ -163,7 +163,7 @@ print("ok")
         """
 cmp = Compare("forest")
 print(json.dumps({"table": cmp.table.value, "options": list(cmp.metric.options),
-                  "chosen": cmp.metric.value, "plot": cmp.plot.value, "status": cmp.status.value}))
+                  "chosen": cmp.metric.value, "plot": cmp.plot.outputs, "status": cmp.status.value}))
 """,
     )
     out = last_json(shown["stdout"])
@@ -173,16 +173,22 @@ print(json.dumps({"table": cmp.table.value, "options": list(cmp.metric.options),
     # Only the param that differs gets a row; the others are said once.
     assert "<th>max_depth</th><td>1</td><td>4</td>" in out["table"]
     assert "same in all:" in out["table"] and "n_estimators=10" in out["table"]
-    assert out["plot"].count('class="cellops-plot-point"') == 2
 
     accuracies = [
         v["metrics"]["accuracy"]
         for v in sorted(versions(server, "forest"), key=lambda v: v["version"])
     ]
     assert accuracies[0] < accuracies[1]
-    replot = run(kernel, 'cmp.metric.value = "depth"\nprint(json.dumps(cmp.plot.value))')
-    plot = last_json(replot["stdout"])
-    assert 'aria-label="depth"' in plot and "<title>forest v2: 4</title>" in plot
+    # Logged without steps: the chart is the metric across the versions.
+    assert chart_values(out["plot"], "accuracy") == [
+        {"version": "forest v1", "value": accuracies[0]},
+        {"version": "forest v2", "value": accuracies[1]},
+    ]
+    replot = run(kernel, 'cmp.metric.value = "depth"\nprint(json.dumps(cmp.plot.outputs))')
+    assert chart_values(last_json(replot["stdout"]), "depth") == [
+        {"version": "forest v1", "value": 1},
+        {"version": "forest v2", "value": 4},
+    ]
 
     # Executions (the ids the sidebar shows) compare what those cells logged.
     a = run(kernel, 'cellops.log_metrics({"loss": 0.5}); cellops.log_params({"lr": 0.1})')
@@ -193,7 +199,7 @@ print(json.dumps({"table": cmp.table.value, "options": list(cmp.metric.options),
         f"""
 cellops.flush(10)
 cmp = Compare({ids!r})
-print(json.dumps({{"table": cmp.table.value, "plot": cmp.plot.value}}))
+print(json.dumps({{"table": cmp.table.value, "plot": cmp.plot.outputs}}))
 """,
     )
     out = last_json(logged["stdout"])
@@ -202,7 +208,26 @@ print(json.dumps({{"table": cmp.table.value, "plot": cmp.plot.value}}))
         and "<th>lr</th><td>0.1</td><td>0.01</td>" in out["table"]
     )
     assert "<th>loss</th><td>0.5</td><td>0.25</td>" in out["table"]
-    assert out["plot"].count('class="cellops-plot-point"') == 2
+    assert chart_values(out["plot"], "loss") == [
+        {"version": f"execution {ids[0]}", "value": 0.5},
+        {"version": f"execution {ids[1]}", "value": 0.25},
+    ]
+
+
+def chart_values(outputs: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """The data of the Compare widget's one output, a Vega-Lite chart of ``metric``."""
+    (output,) = outputs
+    spec = output["data"]["application/vnd.vegalite.v5+json"]
+    assert spec["$schema"] == "https://vega.github.io/schema/vega-lite/v5.json"
+    assert spec["encoding"]["y"] == {
+        "field": "value",
+        "type": "quantitative",
+        "title": metric,
+        "scale": {"zero": False},
+        "axis": {"format": "~g"},
+    }
+    assert metric in output["data"]["text/plain"]
+    return spec["data"]["values"]
 
 
 def test_compare_across_estimator_types_marks_missing_params(

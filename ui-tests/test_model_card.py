@@ -80,10 +80,13 @@ def test_register_from_a_model_card_then_compare_versions(lab: Lab) -> None:
     expect(compare.locator(".cellops-compare-table thead th")).to_have_text(
         ["", f"{NAME} v1", f"{NAME} v2 (champion)", f"{NAME} v3 (staging)"]
     )
-    expect(compare.locator("svg .cellops-plot-point")).to_have_count(3)
-    expect(compare.locator("svg")).to_have_attribute("aria-label", "accuracy")
+    # The chart is a Vega-Lite spec drawn by JupyterLab's renderer: one point a version.
+    chart = compare.locator(".cellops-compare-plot .jp-RenderedVegaLite svg.marks")
+    expect(chart.locator(".mark-symbol path")).to_have_count(3)
+    expect(chart.locator(".role-axis-title text")).to_contain_text(["accuracy"])
     compare.locator(".cellops-compare-metric select").select_option("training_score")
-    expect(compare.locator("svg")).to_have_attribute("aria-label", "training_score")
+    expect(chart.locator(".role-axis-title text")).to_contain_text(["training_score"])
+    expect(chart.locator(".mark-symbol path")).to_have_count(3)
 
     lab.set_theme("JupyterLab Dark")
     try:

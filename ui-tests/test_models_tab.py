@@ -78,7 +78,9 @@ def test_models_tab_shows_versions_metrics_lineage_and_moves_aliases(lab: Lab) -
     sidebar.locator(".cellops-model-version[data-version='1'] .cellops-set-alias").click()
     dialog = lab.page.locator(".jp-Dialog")
     dialog.locator("input").fill("champion")
-    lab.accept(dialog, "Ok")
+    dialog.locator("button.jp-mod-accept").click()
+    # Moving an alias asks first, saying where it points now.
+    lab.accept(lab.page.locator(".jp-Dialog", has_text="move it to v1?"), "Move")
     expect(
         sidebar.locator(".cellops-model-version[data-version='1'] .cellops-alias")
     ).to_contain_text("champion")

@@ -43,7 +43,7 @@ def test_three_cells_appear_with_statuses_and_sanitized_outputs(lab: Lab) -> Non
     run = sidebar.locator(".cellops-run").first
     expect(run.locator(".cellops-run-executions")).to_have_text("3")
     expect(run.locator(".cellops-run-errors")).to_have_text("1")
-    expect(run.locator(".cellops-run-kernel")).to_contain_text("python3")
+    expect(run.locator(".cellops-run-kernel")).to_contain_text("Python 3")
     lab.screenshot("runs")
 
     timeline = lab.open_run(0)
@@ -71,7 +71,7 @@ def test_three_cells_appear_with_statuses_and_sanitized_outputs(lab: Lab) -> Non
 
     # Untrusted HTML output: rendered, sanitized, its script never runs.
     lab.page.evaluate("() => { delete window.cellopsPwned; }")
-    back = sidebar.locator(".cellops-back")
+    back = sidebar.locator(".cellops-run-header .cellops-back").filter(visible=True)
     if back.is_visible() and not rows.nth(2).is_visible():
         back.click()
     rows.nth(2).click()

@@ -1,6 +1,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import type { components } from './generated/openapi';
+
 /**
  * URL namespace of the cellops server extension, relative to the base URL.
  */
@@ -90,7 +92,13 @@ export async function requestAPI<T>(
   return data as T;
 }
 
-// -- Wire types: mirror the pydantic models of server/cellops_server/schemas.py --------------
+// -- Wire types: generated from the pydantic models of server/cellops_server/schemas.py ------
+// (extension/openapi.json -> src/generated/openapi.ts: `jlpm build:api`; README "Developing").
+
+type Schemas = components['schemas'];
+
+/** `T` with the fields `K` optional: a team backend older than this frontend omits them. */
+type WithOptional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
 
 /**
  * One page of a list endpoint; pass `next` back as `?cursor=` for the following page.
@@ -108,26 +116,14 @@ export interface IGitState {
 }
 
 /** A run: one kernel session on a notebook. */
-export interface IRun {
-  id: number;
-  notebook: string;
-  kernel_id: string;
-  user: string | null;
-  started_at: string;
-  ended_at: string | null;
-  git: IGitState | null;
-  kernel_spec: Record<string, unknown> | null;
-  executions: number;
-  errors: number;
-}
+export type IRun = WithOptional<
+  Omit<Schemas['Run'], 'git'>,
+  'number' | 'metrics' | 'params' | 'tags'
+> & { git: IGitState | null };
 
-export type ExecutionStatus = 'running' | 'ok' | 'error' | 'aborted';
+export type ExecutionStatus = Schemas['Execution']['status'];
 
-export interface IExecutionError {
-  ename: string;
-  evalue: string;
-  traceback: string[];
-}
+export type IExecutionError = Schemas['ExecutionError'];
 
 /**
  * One executed cell. `outputs` follow nbformat's output shapes, except that binary
@@ -135,160 +131,52 @@ export interface IExecutionError {
  * store is `{"omitted": reason, "size": n}`; an `{"output_type": "note", "text"}` item
  * says that outputs were dropped.
  */
-export interface IExecution {
-  id: number;
-  run_id: number;
-  notebook: string;
-  seq: number;
-  msg_id: string;
-  cell_id: string | null;
-  code: string;
-  status: ExecutionStatus;
-  started_at: string;
-  finished_at: string | null;
-  duration_ms: number | null;
-  execution_count: number | null;
-  outputs: Record<string, unknown>[];
-  mime_types: string[];
-  error: IExecutionError | null;
-  version: number | null;
-}
+export type IExecution = Schemas['Execution'];
 
 /** A numbered executed state of a notebook. */
-export interface IVersion {
-  id: number;
-  notebook: string;
-  number: number;
-  created_at: string;
-  execution_id: number | null;
-  cells: number;
-}
+export type IVersion = Schemas['Version'];
 
-export interface ILineChange {
-  op: 'equal' | 'insert' | 'delete';
-  text: string;
-}
+export type ILineChange = Schemas['LineChange'];
 
-export interface ICellChange {
-  cell_id: string;
-  old: string;
-  new: string;
-  lines: ILineChange[];
-  unified: string;
-}
+export type ICellChange = Schemas['CellChange'];
 
-export interface ICellCode {
-  cell_id: string;
-  code: string;
-}
+export type ICellCode = Schemas['CellCode'];
 
-export interface IVersionDiff {
-  notebook: string;
-  from_version: IVersion;
-  to_version: IVersion;
-  added: ICellCode[];
-  removed: ICellCode[];
-  changed: ICellChange[];
-  unchanged: number;
-}
+export type IVersionDiff = Schemas['VersionDiff'];
 
-export interface IRestoreResult {
-  path: string;
-}
+export type IRestoreResult = Schemas['RestoreResult'];
 
-export interface IStatus {
-  version: string;
-  mode: 'embedded' | 'team-client' | 'team-backend';
-  /** Tracking switched on for this server. */
-  tracking: boolean;
-  /** Whether executions of `?notebook=` are recorded (off if tracking is off or it is excluded). */
-  notebook_tracking: boolean | null;
-  spool_pending: number;
-  backend_reachable: boolean | null;
-  last_error: string | null;
-}
+export type IStatus = WithOptional<
+  Schemas['Status'],
+  'excluded_by' | 'kernel_pending' | 'kernel_error'
+>;
 
 /** What the server honours from the user's settings (`GET`/`PUT settings`). */
-export interface ITrackingSettings {
-  tracking: boolean;
-  exclude: string[];
-  max_output_size: number;
-}
+export type ITrackingSettings = Schemas['TrackingSettings-Output'];
 
 /**
  * Something changed on the server: records of `notebooks` were stored (`executions`),
- * `models` got versions or their versions or aliases changed (`models`), or anything
- * may have changed (`reset`).
+ * `models` got versions or their versions or aliases changed (`models`), the tracking
+ * settings changed (`settings`), or anything may have changed (`reset`).
  */
-export interface IActivityEvent {
-  seq: number;
-  type: 'executions' | 'models' | 'reset';
-  notebooks: string[];
-  models: string[];
-  at: string;
-}
+export type IActivityEvent = Schemas['ActivityEvent'];
 
-export interface IEventsReply {
-  events: IActivityEvent[];
-  /** Pass as `?after=` on the next call. */
-  last: number;
-}
+export type IEventsReply = Schemas['EventsReply'];
 
 /** A registered model (`GET models`). */
-export interface IModel {
-  name: string;
-  description: string | null;
-  latest_version: number;
-  aliases: Record<string, number>;
-  created_at: string;
-  updated_at: string;
-}
+export type IModel = Schemas['Model'];
 
 /** Where a model version came from; ids are null until the writer stored them. */
-export interface ILineage {
-  msg_id: string | null;
-  execution_id: number | null;
-  run_id: number | null;
-  version_id: number | null;
-  /** The notebook version's number, as the Versions tab shows it. */
-  version_number: number | null;
-  notebook: string | null;
-  data_fingerprints: Record<string, unknown>[];
-}
+export type ILineage = Schemas['Lineage'];
 
 /** One logged value of a metric (`GET executions/{id}/logs`). */
-export interface IMetricPoint {
-  value: number;
-  step: number | null;
-  at: string;
-}
+export type IMetricPoint = Schemas['MetricPoint'];
 
 /** What an execution logged with `cellops.log_*` (`GET executions/{id}/logs`). */
-export interface IExecutionLogs {
-  params: Record<string, unknown>;
-  /** Every logged value, oldest first. */
-  metrics: Record<string, IMetricPoint[]>;
-  tags: Record<string, string>;
-}
+export type IExecutionLogs = Schemas['ExecutionLogs'];
 
 /** One version of a model (`GET models/{name}/versions`). */
-export interface IModelVersion {
-  model: string;
-  version: number;
-  aliases: string[];
-  artifact: string;
-  artifact_size: number;
-  flavor: string;
-  library_versions: Record<string, string>;
-  signature: Record<string, unknown> | null;
-  metrics: Record<string, number>;
-  params: Record<string, unknown>;
-  tags: Record<string, string>;
-  description: string | null;
-  created_by: string | null;
-  created_at: string;
-  lineage: ILineage;
-}
+export type IModelVersion = Schemas['ModelVersion'];
 
 // -- The typed client -----------------------------------------------------------------------
 
@@ -300,6 +188,40 @@ function query(
     .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`);
   return parts.length ? `?${parts.join('&')}` : '';
 }
+
+/** A tracked notebook (`GET notebooks`): whose it is and how active. */
+export type INotebook = Schemas['Notebook'];
+
+/** One cell of a notebook version with its latest execution's summary. */
+export type INotebookCell = Schemas['NotebookCell'];
+
+/** A notebook's cells, read-only (`GET notebooks/{id}/cells`). */
+export type INotebookCells = Schemas['NotebookCells'];
+
+/** Filters of `GET notebooks`: `owner` a member's name or `me`, `q` a path substring. */
+export interface INotebookQuery {
+  owner?: string;
+  q?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+/**
+ * Filters and sort of `GET runs` (each filter repeatable, all must hold):
+ * `metric` "accuracy>0.9", `param` "alpha=0.1", `tag` "baseline" or "stage=baseline",
+ * `sort` "-started" (default), "started", "metric:NAME" or "-metric:NAME".
+ */
+export interface IRunSearch {
+  metric?: string[];
+  param?: string[];
+  tag?: string[];
+  sort?: string;
+}
+
+export type IVersionChanges = Schemas['VersionChanges'];
+
+/** `PATCH versions/{id}`: a field left out is left as it is; a blank name clears it. */
+export type IVersionUpdate = Schemas['VersionUpdate'];
 
 /**
  * One method per endpoint of `cellops/api/v1` (see `openapi.json`).
@@ -402,17 +324,28 @@ export class CellopsClient {
     return response.blob();
   }
 
-  models(cursor?: string, limit = 100): Promise<IPage<IModel>> {
-    return requestAPI(`models${query({ cursor, limit })}`, {}, this.settings);
+  /** Models; archived ones too with `archived`. */
+  models(
+    cursor?: string,
+    limit = 100,
+    archived = false
+  ): Promise<IPage<IModel>> {
+    return requestAPI(
+      `models${query({ cursor, limit, archived: archived ? 'true' : undefined })}`,
+      {},
+      this.settings
+    );
   }
 
+  /** Versions of a model, newest first; archived ones too with `archived`. */
   modelVersions(
     name: string,
     cursor?: string,
-    limit = 100
+    limit = 100,
+    archived = false
   ): Promise<IPage<IModelVersion>> {
     return requestAPI(
-      `models/${encodeURIComponent(name)}/versions${query({ cursor, limit })}`,
+      `models/${encodeURIComponent(name)}/versions${query({ cursor, limit, archived: archived ? 'true' : undefined })}`,
       {},
       this.settings
     );
@@ -475,4 +408,160 @@ export class CellopsClient {
       this.settings
     );
   }
+
+  /** The team's tracked notebooks, most recently active first. */
+  notebooks(options: INotebookQuery = {}): Promise<IPage<INotebook>> {
+    return requestAPI(`notebooks${query({ ...options })}`, {}, this.settings);
+  }
+
+  /** A notebook's cells at `version` (the latest by default). */
+  notebookCells(id: number, version?: number): Promise<INotebookCells> {
+    return requestAPI(
+      `notebooks/${String(id)}/cells${query({ version })}`,
+      {},
+      this.settings
+    );
+  }
+
+  /** Runs of a listed notebook (a teammate's too), newest first. */
+  notebookRuns(
+    notebook: INotebook,
+    cursor?: string,
+    limit = 50
+  ): Promise<IPage<IRun>> {
+    return requestAPI(
+      `runs${query({ ...notebookIdentity(notebook), cursor, limit })}`,
+      {},
+      this.settings
+    );
+  }
+
+  /** Versions of a listed notebook (a teammate's too), newest first. */
+  notebookVersions(
+    notebook: INotebook,
+    cursor?: string,
+    limit = 100
+  ): Promise<IPage<IVersion>> {
+    return requestAPI(
+      `versions${query({ ...notebookIdentity(notebook), cursor, limit })}`,
+      {},
+      this.settings
+    );
+  }
+
+  /** A version as an nbformat 4 notebook. */
+  versionNotebook(id: number): Promise<Record<string, unknown>> {
+    return requestAPI(`versions/${String(id)}`, {}, this.settings);
+  }
+
+  /**
+   * Runs of `notebook` matching `search`, in its order (newest first by default).
+   * `identity` tells a teammate's notebook apart (`notebookIdentity`).
+   */
+  searchRuns(
+    notebook: string,
+    search: IRunSearch,
+    cursor?: string,
+    limit = 50,
+    identity: Record<string, string | undefined> = {}
+  ): Promise<IPage<IRun>> {
+    const params = new URLSearchParams({ notebook, limit: String(limit) });
+    for (const [key, value] of Object.entries(identity)) {
+      if (value !== undefined) {
+        params.set(key, value);
+      }
+    }
+    for (const kind of ['metric', 'param', 'tag'] as const) {
+      (search[kind] ?? []).forEach(value => {
+        params.append(kind, value);
+      });
+    }
+    if (search.sort) {
+      params.set('sort', search.sort);
+    }
+    if (cursor) {
+      params.set('cursor', cursor);
+    }
+    return requestAPI(`runs?${params.toString()}`, {}, this.settings);
+  }
+
+  /** Name and/or pin a version (its notebook's owner only, in team mode). */
+  patchVersion(versionId: number, update: IVersionUpdate): Promise<IVersion> {
+    return requestAPI(
+      `versions/${String(versionId)}`,
+      { method: 'PATCH', body: JSON.stringify(update) },
+      this.settings
+    );
+  }
+
+  /** A model: its highest version and aliases. */
+  model(name: string): Promise<IModel> {
+    return requestAPI(`models/${encodeURIComponent(name)}`, {}, this.settings);
+  }
+
+  /** One version of a model (archived or not). */
+  modelVersion(name: string, version: number): Promise<IModelVersion> {
+    return requestAPI(
+      `models/${encodeURIComponent(name)}/versions/${String(version)}`,
+      {},
+      this.settings
+    );
+  }
+
+  /** Archive (hide; 409 while an alias points at it) or unarchive a version. */
+  setModelVersionArchived(
+    name: string,
+    version: number,
+    archived: boolean
+  ): Promise<IModelVersion> {
+    return requestAPI(
+      `models/${encodeURIComponent(name)}/versions/${String(version)}`,
+      { method: 'PATCH', body: JSON.stringify({ archived }) },
+      this.settings
+    );
+  }
+
+  /** Delete a version (409 while an alias points at it). */
+  deleteModelVersion(name: string, version: number): Promise<void> {
+    return requestAPI(
+      `models/${encodeURIComponent(name)}/versions/${String(version)}`,
+      { method: 'DELETE' },
+      this.settings
+    );
+  }
+
+  /** Archive (hide; 409 while it has an alias) or unarchive a model. */
+  setModelArchived(name: string, archived: boolean): Promise<IModel> {
+    return requestAPI(
+      `models/${encodeURIComponent(name)}`,
+      { method: 'PATCH', body: JSON.stringify({ archived }) },
+      this.settings
+    );
+  }
+
+  /** Delete a model and all its versions (409 while it has an alias). */
+  deleteModel(name: string): Promise<void> {
+    return requestAPI(
+      `models/${encodeURIComponent(name)}`,
+      { method: 'DELETE' },
+      this.settings
+    );
+  }
+}
+
+/**
+ * `?notebook=` plus what tells a listed notebook apart from others at its path:
+ * its owner, or its git repository (an embedded notebook is the path alone).
+ */
+export function notebookIdentity(
+  notebook: INotebook
+): Record<string, string | undefined> {
+  if (notebook.repo !== null && notebook.repo_path !== null) {
+    return {
+      notebook: notebook.path,
+      repo: notebook.repo,
+      repo_path: notebook.repo_path
+    };
+  }
+  return { notebook: notebook.path, owner: notebook.owner ?? undefined };
 }

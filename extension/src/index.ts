@@ -224,8 +224,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
       activity
     });
 
-    const settings = settingRegistry ? new TrackingSettingsSync(client) : null;
+    const settings = settingRegistry
+      ? new TrackingSettingsSync(client, activity)
+      : null;
     if (settingRegistry && settings) {
+      // A changed setting may exclude the notebook shown or turn tracking off: say so.
+      settings.applied.connect(() => void sidebar.refresh());
       void settings.start(settingRegistry);
     }
 

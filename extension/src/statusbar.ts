@@ -26,13 +26,19 @@ export interface IStatusItemOptions {
   onClick: () => void;
 }
 
+/** Records waiting for the backend: the server's spool and its kernels' buffers. */
+export function waiting(status: IStatus | null): number {
+  return (status?.spool_pending ?? 0) + (status?.kernel_pending ?? 0);
+}
+
 /** The state a server `status` answer means for the active notebook. */
 export function stateOf(status: IStatus): StatusState {
   // Records pass through the spool within a fraction of a second; "spooling" means they
-  // are stuck there because the store or the team backend cannot take them.
+  // are stuck there because the store or the team backend cannot take them. Kernels
+  // report a backlog only when their sends failed.
   const stuck =
     status.last_error !== null || status.backend_reachable === false;
-  if (status.spool_pending > 0 && stuck) {
+  if ((status.spool_pending > 0 && stuck) || (status.kernel_pending ?? 0) > 0) {
     return 'spooling';
   }
   if (!status.tracking) {
@@ -161,7 +167,11 @@ export class CellopsStatusItem extends Widget {
       case 'excluded':
         return trans.__('cellops: excluded');
       case 'spooling':
-        return trans.__('cellops: spooling %1', status?.spool_pending ?? 0);
+        return trans._n(
+          'cellops: backend unreachable, %1 record waiting',
+          'cellops: backend unreachable, %1 records waiting',
+          waiting(status)
+        );
       case 'unavailable':
         return trans.__('cellops: unavailable');
     }
@@ -183,16 +193,22 @@ export class CellopsStatusItem extends Widget {
         return `${trans.__('This notebook matches an exclude pattern in the cellops settings: its cells are not recorded.')} ${hint}`;
       case 'spooling':
         return `${trans._n(
-          '%1 record is waiting in the local spool and will be sent when the team backend answers.',
-          '%1 records are waiting in the local spool and will be sent when the team backend answers.',
-          status?.spool_pending ?? 0
-        )} ${hint}`;
+          '%1 record is waiting (in the local spool or in a kernel) and will be sent when the backend answers.',
+          '%1 records are waiting (in the local spool or in a kernel) and will be sent when the backend answers.',
+          waiting(status)
+        )} ${this._reason(status)}${hint}`;
       case 'unavailable':
         return `${trans.__(
           'cellops cannot tell whether cells are recorded (%1). Check that the cellops server extension is enabled.',
           problem ?? trans.__('no answer yet')
         )} ${hint}`;
     }
+  }
+
+  /** Why the records wait, as the server or a kernel put it. */
+  private _reason(status: IStatus | null): string {
+    const reason = status?.last_error ?? status?.kernel_error ?? null;
+    return reason ? `${this._trans.__('Reason: %1', reason)} ` : '';
   }
 
   private readonly _trans: TranslationBundle;

@@ -47,6 +47,10 @@ class ActivityHub:
         if models:
             self._emit("models", models=models)
 
+    def publish_settings(self) -> None:
+        """The tracking settings changed: open pages reload them (GET /settings)."""
+        self._emit("settings")
+
     def publish_reset(self) -> None:
         """Tell every client to reload everything: events may have been lost (e.g. a team
         client's relay was cut off from the backend for a while)."""
@@ -59,7 +63,7 @@ class ActivityHub:
 
     def _emit(
         self,
-        event_type: Literal["executions", "models", "reset"],
+        event_type: Literal["executions", "models", "settings", "reset"],
         notebooks: list[str] | None = None,
         models: list[str] | None = None,
         at: datetime | None = None,

@@ -41,6 +41,28 @@ class Notebook(BaseModel):
     last_activity_at: datetime
 
 
+class NotebookCell(BaseModel):
+    """One cell of a notebook version, with what its latest execution left (if any)."""
+
+    cell_id: str
+    code: str
+    status: Literal["running", "ok", "error", "aborted"] | None = Field(
+        description="Latest execution's status; null if never run."
+    )
+    execution_id: int | None
+    execution_count: int | None
+    finished_at: datetime | None
+    error: str | None = Field(description="'ename: evalue' of the latest execution's error.")
+    output_types: list[str] = Field(description="Output types and mime types it produced.")
+    output_text: str | None = Field(description="The first text output, truncated.")
+
+
+class NotebookCells(BaseModel):
+    notebook: Notebook
+    version: int | None = Field(description="The version shown; null if none was recorded.")
+    cells: list[NotebookCell]
+
+
 class Run(BaseModel):
     id: int
     notebook: str
@@ -54,6 +76,18 @@ class Run(BaseModel):
     kernel_spec: dict[str, Any] | None
     executions: int = Field(description="Number of executions recorded in this run.")
     errors: int = Field(description="Executions that ended with an error.")
+    number: int = Field(
+        default=0, description="1, 2, 3… among its notebook's runs, in start order."
+    )
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="Latest value of each metric its cells logged."
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Latest value of each param its cells logged."
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="Latest value of each tag its cells set."
+    )
 
 
 class ExecutionError(BaseModel):
@@ -84,6 +118,14 @@ class Execution(BaseModel):
     version: int | None = Field(description="Notebook version number after this execution.")
 
 
+class VersionChanges(BaseModel):
+    """What a version changed since the one before it (the first: every cell added)."""
+
+    changed: int = Field(description="Cells whose code changed.")
+    added: int = Field(description="Cells added.")
+    removed: int = Field(description="Cells removed.")
+
+
 class Version(BaseModel):
     id: int
     notebook: str
@@ -91,6 +133,29 @@ class Version(BaseModel):
     created_at: datetime
     execution_id: int | None
     cells: int
+    changes: VersionChanges = Field(
+        default=VersionChanges(changed=0, added=0, removed=0),
+        description="Cells changed, added and removed since the version before.",
+    )
+    summary: str = Field(
+        default="", description='The changes in words: "2 cells changed, 1 added".'
+    )
+    name: str | None = Field(default=None, description="A name a person gave the version.")
+    pinned: bool = False
+    step: int = Field(
+        default=0,
+        description="Number of the first version of this version's step: consecutive versions "
+        "of one run that only added cells share a step (never a named or pinned one).",
+    )
+
+
+class VersionUpdate(BaseModel):
+    """PATCH /versions/{id}: either field may be left out; a null or blank name clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, description="Up to 100 characters; trimmed.")
+    pinned: bool | None = None
 
 
 class LineChange(BaseModel):
@@ -157,13 +222,36 @@ class Status(BaseModel):
         description="Whether executions of ?notebook= are recorded (false if tracking is off "
         "or the notebook matches an exclude pattern); null without ?notebook=.",
     )
+    excluded_by: str | None = Field(
+        default=None,
+        description="The exclude pattern (tracking setting) that ?notebook= matches, if any.",
+    )
     spool_pending: int = Field(description="Records waiting in the local spool.")
     backend_reachable: bool | None = None
     last_error: str | None = None
+    kernel_pending: int = Field(
+        default=0,
+        description="Records (logged params, metrics, tags) this server's kernels keep because "
+        "the backend did not take them; they are sent when it answers again.",
+    )
+    kernel_error: str | None = Field(
+        default=None, description="Why a kernel could not deliver them (the latest report)."
+    )
+
+
+class KernelBacklog(BaseModel):
+    """A kernel's report (POST /status/kernels): records it keeps because the backend is down."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kernel: str = Field(min_length=1, max_length=200, description="Which kernel reports.")
+    pending: int = Field(ge=0, le=10_000_000, description="Records it keeps; 0: all sent.")
+    error: str | None = Field(default=None, max_length=2000, description="Why they wait.")
 
 
 class TrackingSettings(BaseModel):
-    """What a user chose in JupyterLab's settings; the server extension honours it."""
+    """What this Jupyter server records; the one source of truth, which JupyterLab's settings
+    editor shows and changes (same keys)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -184,10 +272,11 @@ class TrackingSettings(BaseModel):
 
 class ActivityEvent(BaseModel):
     seq: int
-    type: Literal["executions", "models", "reset"] = Field(
+    type: Literal["executions", "models", "settings", "reset"] = Field(
         description="executions: records of these notebooks were stored; models: these "
-        "models got a version or their versions or aliases changed; reset: the server "
-        "restarted or the client fell behind, so reload everything."
+        "models got a version or their versions or aliases changed; settings: the tracking "
+        "settings changed (GET /settings); reset: the server restarted or the client fell "
+        "behind, so reload everything."
     )
     notebooks: list[str]
     models: list[str] = Field(
@@ -301,10 +390,38 @@ class ModelVersionUpdate(BaseModel):
     tags: dict[LogKey, Annotated[str, Field(max_length=5000)]] | None = Field(
         default=None, description="Replaces the version's tags."
     )
+    archived: bool | None = Field(
+        default=None,
+        strict=True,
+        description="true hides the version from the default list (it stays loadable); "
+        "refused (409) while an alias points at it. false restores it.",
+    )
+
+
+class ModelUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    archived: bool = Field(
+        strict=True,
+        description="true hides the model from the default list (its versions stay "
+        "loadable); refused (409) while it has an alias. false restores it.",
+    )
+
+
+def _alias_rule(schema: dict[str, Any]) -> None:
+    """State the alias rule from registry/names.py, the one place the server checks it
+    (imported late: the registry package imports these schemas)."""
+    from .registry.names import ALIAS_RULE, ALIAS_RULE_TEXT, anchored
+
+    schema["description"] = f"The alias in the path must match {anchored(ALIAS_RULE)}: "
+    schema["description"] += f"{ALIAS_RULE_TEXT}."
+    schema["x-alias-pattern"] = anchored(ALIAS_RULE)
+    schema["x-alias-rule"] = ALIAS_RULE_TEXT
 
 
 class AliasSet(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # The alias itself is the path's last segment (PUT /models/{name}/aliases/{alias}).
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_alias_rule)
 
     version: PositiveInt
 
@@ -337,6 +454,7 @@ class ModelVersion(BaseModel):
     created_by: str | None
     created_at: datetime
     lineage: Lineage
+    archived: bool = Field(default=False, description="Hidden from the default list.")
 
 
 class Model(BaseModel):
@@ -346,3 +464,4 @@ class Model(BaseModel):
     aliases: dict[str, int]
     created_at: datetime
     updated_at: datetime
+    archived: bool = Field(default=False, description="Hidden from the default list.")

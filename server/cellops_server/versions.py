@@ -12,10 +12,12 @@ import difflib
 import posixpath
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from .schemas import CellChange, CellCode, LineChange
+from .schemas import CellChange, CellCode, LineChange, Version, VersionChanges
 
+MAX_NAME = 100
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CELL_ID_OK = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # fullmatch: "$" accepts a final "\n"
 
 
@@ -93,3 +95,58 @@ def restored_path(original: str, number: int, exists: Callable[[str], bool]) -> 
         n += 1
         candidate = posixpath.join(folder, f"{stem}-v{number}-{n}.ipynb")
     return candidate
+
+
+class Notes(Protocol):
+    """What a version changed and its step (store/version_storage.py VersionNotes)."""
+
+    changed: int
+    added: int
+    removed: int
+    step: int
+
+
+def described(version: Version, notes: Notes | None) -> Version:
+    """``version`` with its changes, their summary and its step filled in."""
+    if notes is None:
+        return version
+    changes = VersionChanges(changed=notes.changed, added=notes.added, removed=notes.removed)
+    return version.model_copy(
+        update={
+            "changes": changes,
+            "summary": summary(version.number, version.cells, changes),
+            "step": notes.step,
+        }
+    )
+
+
+def summary(number: int, cells: int, changes: VersionChanges) -> str:
+    """ "2 cells changed, 1 added"; "first version, 3 cells" for the first."""
+    if number == 1:
+        return f"first version, {_cells(cells)}"
+    counts = [
+        (changes.changed, "changed"),
+        (changes.added, "added"),
+        (changes.removed, "removed"),
+    ]
+    parts = [(n, what) for n, what in counts if n]
+    if not parts:
+        return "no code changed"
+    (first, what), rest = parts[0], parts[1:]
+    return ", ".join([f"{_cells(first)} {what}", *(f"{n} {w}" for n, w in rest)])
+
+
+def _cells(n: int) -> str:
+    return f"{n} cell" if n == 1 else f"{n} cells"
+
+
+def clean_name(raw: str | None) -> str | None:
+    """A version's name as stored: trimmed, null when blank; ValueError saying what to fix."""
+    name = (raw or "").strip()
+    if not name:
+        return None
+    if len(name) > MAX_NAME:
+        raise ValueError(f"name must be at most {MAX_NAME} characters; got {len(name)}")
+    if _CONTROL.search(name):
+        raise ValueError("name must be one line of text without control characters")
+    return name

@@ -399,8 +399,9 @@ def test_a_lineage_cell_nested_past_the_parser(seeded: tuple[Team, int]) -> None
 
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
-    [("DELETE", "runs", {"GET"}), ("POST", "models/iris", {"GET"}), ("PUT", "status", {"GET"}),
-     ("GET", "ingest", {"POST"}), ("POST", "models/iris/versions/1", {"GET", "PATCH"})],
+    [("DELETE", "runs", {"GET"}), ("POST", "models/iris", {"GET", "PATCH", "DELETE"}),
+     ("PUT", "status", {"GET"}), ("GET", "ingest", {"POST"}),
+     ("POST", "models/iris/versions/1", {"GET", "PATCH", "DELETE"})],
 )  # fmt: skip
 def test_a_method_not_allowed_names_the_allowed_ones(
     seeded: tuple[Team, int], method: str, path: str, allowed: set[str]

@@ -7,12 +7,19 @@ Standard library only; ``urllib.request`` is imported on first request so that
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 import threading
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 API_PREFIX = "cellops/api/v1/"
+# "Backend down, kept for later" goes here, never into a cell's output (which the notebook
+# saves); the status bar shows the backlog instead (report_backlog). Without a handler the
+# library stays quiet rather than falling back to printing on stderr.
+log = logging.getLogger("cellops")
+log.addHandler(logging.NullHandler())
 _CONFIG_HINT = (
     "set CELLOPS_URL (e.g. http://localhost:8888/) and CELLOPS_TOKEN (your Jupyter or team token)"
 )
@@ -140,6 +147,28 @@ def discover(environ: Any = None) -> Client:
     raise CellopsConfigError(f"cellops does not know which server to talk to: {_CONFIG_HINT}.")
 
 
+def kernel_name() -> str:
+    """This kernel's id (from its connection file), else its process id."""
+    connect = sys.modules.get("ipykernel.connect")
+    try:
+        name = os.path.basename(connect.get_connection_file()) if connect else ""
+    except Exception:  # not a running ipykernel
+        name = ""
+    if name.startswith("kernel-") and name.endswith(".json"):
+        return name[len("kernel-") : -len(".json")]
+    return f"pid-{os.getpid()}"
+
+
+def report_backlog(pending: int, error: str | None) -> None:
+    """Tell the server how many records this kernel keeps for later (0: none), so its status
+    bar can say so. Best effort: the server may be the one that is down."""
+    body = {"kernel": kernel_name(), "pending": pending, "error": error and error[:2000]}
+    try:
+        client().request("POST", "status/kernels", json_body=body, timeout=5.0)
+    except CellopsError as err:
+        log.debug("cellops: could not report the backlog: %s", err)
+
+
 _lock = threading.Lock()
 _client: Client | None = None
 
@@ -168,6 +197,7 @@ __all__ = [
     "ServerUnreachable",
     "client",
     "discover",
+    "report_backlog",
     "reset_client",
     "segment",
 ]

@@ -2,7 +2,9 @@
 
 A cell must never fail or wait because the server is slow or down, so the calling
 thread only validates and appends to a bounded in-memory queue; a daemon thread
-POSTs batches to ``/logs`` and retries with backoff, warning once while it cannot.
+POSTs batches to ``/logs`` and retries with backoff while it cannot. "Server down, kept for
+later" goes to the ``cellops`` logger and to the server's status (the status bar shows the
+backlog), never into the cell's output; losses (refused or dropped records) are printed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import context
-from .client import CellopsError, RegistryError, ServerUnreachable, client
+from .client import CellopsError, RegistryError, ServerUnreachable, client, log, report_backlog
 
 MAX_KEY = 250
 MAX_PARAM_TEXT = 6000  # the server's limits on text values
@@ -144,6 +146,7 @@ class Sender:
         self._in_flight = 0
         self._dropped = 0
         self._warned = False
+        self._reported = False  # the server was told of a backlog not yet sent
         self._last_refusal = ""
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
@@ -223,13 +226,18 @@ class Sender:
                     if str(err) != self._last_refusal:  # once per reason, not once per batch
                         self._last_refusal = str(err)
                         self._say(f"cellops: the server refused {len(taken)} log records: {err}")
+                    self._report_drained()
                     continue
                 if not self._warned:
                     self._warned = True
-                    self._say(
-                        f"cellops: the server is unreachable; {waiting} records buffered "
-                        "and sent when it is back"
+                    log.warning(
+                        "cellops: the server is unreachable; %d records buffered and sent "
+                        "when it is back (%s)",
+                        waiting,
+                        err,
                     )
+                report_backlog(waiting, str(err))
+                self._reported = True
                 self._wake.wait(backoff)
                 self._wake.clear()  # one early retry per flush(), not a busy loop
                 backoff = min(backoff * 2, _MAX_BACKOFF)
@@ -240,7 +248,7 @@ class Sender:
                 backoff = 0.5
                 if self._warned:
                     self._warned = False
-                    self._say("cellops: the server is back; sending the buffered records")
+                    log.info("cellops: the server is back; sending the buffered records")
             with self._cond:
                 self._in_flight = 0
                 if self._dropped:
@@ -249,6 +257,15 @@ class Sender:
                         f"cellops: the buffer was full; the {dropped} oldest records were dropped"
                     )
                 self._cond.notify_all()
+            self._report_drained()
+
+    def _report_drained(self) -> None:
+        """Clear the status bar's backlog once the server answered for every record."""
+        with self._cond:
+            drained = self._reported and not self._queue
+        if drained:
+            self._reported = False
+            report_backlog(0, None)
 
 
 _sender = Sender()

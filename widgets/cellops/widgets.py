@@ -2,9 +2,10 @@
 
 ``ModelCard(model)`` shows what would be registered and has a Register button;
 ``Compare("name")`` tabulates metrics and params across versions (or executions) and
-plots one metric. Both are ipywidgets built from core widgets only, so they need no
-frontend code of their own; their look comes from the JupyterLab theme (``--jp-*``
-variables, see extension/style/widgets.css) and stays readable in the dark theme.
+charts one metric (a Vega-Lite spec that JupyterLab's own renderer draws). Both are
+ipywidgets built from core widgets only, so they need no frontend code of their own;
+their look comes from the JupyterLab theme (``--jp-*`` variables, see
+extension/style/widgets.css) and stays readable in the dark theme.
 
 Errors are shown inside the widget: a button callback's traceback would land in the
 log console, where nobody sees it.
@@ -21,9 +22,10 @@ from typing import Any
 
 import ipywidgets as w
 
-from . import context, tracking
+from . import charts, context, tracking
 from .autolog.data import input_signature
-from .client import client
+from .client import RegistryError, client
+from .formatting import MISSING, format_param
 from .registry import (
     ModelVersion,
     Registration,
@@ -96,7 +98,7 @@ def _describe_param(value: Any) -> str:
         return type(value).__name__
     if isinstance(value, list) and all(isinstance(s, tuple) and len(s) == 2 for s in value):
         return " → ".join(f"{n}: {type(s).__name__}" for n, s in value)  # pipeline steps
-    text = json.dumps(json_safe(value))
+    text = format_param(json_safe(value))  # the notation Compare and the sidebar use
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -247,12 +249,15 @@ class Row:
     label: str
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    # Each metric's logged (step, value) points, where the steps are known.
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
 
 def rows_for(name_or_runs: str | Iterable[int | ModelVersion]) -> list[Row]:
     """A model name → its versions; ModelVersions → those; ints → those executions."""
+    logs = _LogsCache()
     if isinstance(name_or_runs, str):
-        return [_version_row(v) for v in list_versions(name_or_runs)]
+        return [_version_row(v, logs) for v in list_versions(name_or_runs)]
     items = list(name_or_runs) if isinstance(name_or_runs, Iterable) else None
     if not items:
         raise TypeError(
@@ -262,9 +267,9 @@ def rows_for(name_or_runs: str | Iterable[int | ModelVersion]) -> list[Row]:
     rows: list[Row] = []
     for item in items:
         if isinstance(item, ModelVersion):
-            rows.append(_version_row(item))
+            rows.append(_version_row(item, logs))
         elif isinstance(item, int) and not isinstance(item, bool):
-            rows.append(_execution_row(item))
+            rows.append(_execution_row(item, logs))
         else:
             raise TypeError(
                 f"Compare takes ModelVersion objects or execution ids; got {type(item).__name__}"
@@ -272,24 +277,51 @@ def rows_for(name_or_runs: str | Iterable[int | ModelVersion]) -> list[Row]:
     return rows
 
 
-def _version_row(v: ModelVersion) -> Row:
+class _LogsCache:
+    """GET executions/{id}/logs once per execution (several versions may share a cell)."""
+
+    def __init__(self) -> None:
+        self._logs: dict[int, dict[str, Any]] = {}
+
+    def get(self, execution_id: int) -> dict[str, Any]:
+        if execution_id not in self._logs:
+            self._logs[execution_id] = client().get_json(f"executions/{execution_id}/logs")
+        return self._logs[execution_id]
+
+
+def _version_row(v: ModelVersion, logs: _LogsCache) -> Row:
     label = f"{v.model} v{v.version}" + (f" ({', '.join(v.aliases)})" if v.aliases else "")
-    return Row(label, dict(v.metrics), dict(v.params))
+    execution_id = v.lineage.get("execution_id")
+    try:
+        logged = logs.get(execution_id)["metrics"] if isinstance(execution_id, int) else {}
+    except RegistryError:  # steps are extra: the version still compares by its values
+        logged = {}
+    series = {k: _version_steps(logged.get(k, []), value) for k, value in v.metrics.items()}
+    return Row(label, dict(v.metrics), dict(v.params), {k: s for k, s in series.items() if s})
 
 
-def _execution_row(execution_id: int) -> Row:
-    logs = client().get_json(f"executions/{execution_id}/logs")
+def _version_steps(
+    points: Sequence[Mapping[str, Any]], recorded: float
+) -> list[tuple[float, float]]:
+    """The steps of the version's cell up to the value recorded with the version. Only
+    points logged with ``step=``: a cell that registered several versions logged one
+    value per version, which is not a series of any of them."""
+    stepped = [(p["step"], p["value"]) for p in points if p.get("step") is not None]
+    ends = [i for i, (_, value) in enumerate(stepped) if value == recorded]
+    return stepped[: ends[-1] + 1] if ends else []
+
+
+def _execution_row(execution_id: int, logs: _LogsCache) -> Row:
+    logged = logs.get(execution_id)
     # Compare the last value of each metric: what the cell ended with.
-    metrics = {k: points[-1]["value"] for k, points in logs["metrics"].items() if points}
-    return Row(f"execution {execution_id}", metrics, dict(logs["params"]))
-
-
-MISSING = "—"  # an em dash: the param does not exist on that row's estimator
+    metrics = {k: points[-1]["value"] for k, points in logged["metrics"].items() if points}
+    series = {k: charts.series_points(points) for k, points in logged["metrics"].items()}
+    return Row(f"execution {execution_id}", metrics, dict(logged["params"]), series)
 
 
 def _param_cell(row: Row, key: str) -> str:
     # Absent (another estimator type) and present-but-None are different things to show.
-    return _fmt(row.params[key]) if key in row.params else MISSING
+    return format_param(row.params[key]) if key in row.params else MISSING
 
 
 def _param_varies(rows: Sequence[Row], key: str) -> bool:
@@ -318,66 +350,27 @@ def table_html(rows: Sequence[Row]) -> str:
     body += [line("param", p, (_param_cell(r, p) for r in rows)) for p in varying]
     table = f'<table class="cellops-compare-table"><thead><tr><th></th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
     if same:
-        shared = ", ".join(f"{p}={_fmt(rows[0].params[p])}" for p in same)
+        shared = ", ".join(f"{p}={format_param(rows[0].params[p])}" for p in same)
         table += f'<div class="cellops-card-muted">same in all: {e(shared)}</div>'
     return table
 
 
-def _shorten(text: str, room: int) -> str:
-    room = max(room, 4)
-    return text if len(text) <= room else text[: room - 1] + "…"
-
-
-def plot_svg(rows: Sequence[Row], metric: str, width: int = 480, height: int = 180) -> str:
-    """A line of ``metric`` across the rows (SVG coloured by the theme's CSS variables)."""
-    points = [(i, r.label, r.metrics[metric]) for i, r in enumerate(rows) if metric in r.metrics]
-    if not points:
-        return _message("muted", f"no values of {metric}")
-    left, right, top, bottom = 56, 56, 12, 36
-    lo = min(v for _, _, v in points)
-    hi = max(v for _, _, v in points)
-    # A margin around the data; equal values get a flat line across the middle.
-    pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
-    low, span = lo - pad, (hi - lo) + 2 * pad
-    steps = max(len(rows) - 1, 1)
-
-    def x(i: int) -> float:
-        return left + (width - left - right) * (i / steps if len(rows) > 1 else 0.5)
-
-    def y(v: float) -> float:
-        return top + (height - top - bottom) * (1 - (v - low) / span)
-
-    room = int((width - left - right) / steps / 6) if len(rows) > 1 else 40  # ~6 px a character
-    line = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, _, v in points)
-    dots = "".join(
-        f'<circle class="cellops-plot-point" cx="{x(i):.1f}" cy="{y(v):.1f}" r="4">'
-        f"<title>{e(label)}: {e(_fmt(v))}</title></circle>"
-        for i, label, v in points
-    )
-    labels = "".join(
-        f'<text class="cellops-plot-label" x="{x(i):.1f}" y="{height - 14}" '
-        f'text-anchor="middle">{e(_shorten(r.label, room))}</text>'
-        for i, r in enumerate(rows)
-    )
-    axis = (
-        f'<line class="cellops-plot-axis" x1="{left}" y1="{height - bottom}" '
-        f'x2="{width - right}" y2="{height - bottom}"/>'
-        f'<text class="cellops-plot-label" x="{left - 6}" y="{y(hi) + 4:.1f}" text-anchor="end">{e(_fmt(hi))}</text>'
-        + (
-            f'<text class="cellops-plot-label" x="{left - 6}" y="{y(lo) + 4:.1f}" text-anchor="end">{e(_fmt(lo))}</text>'
-            if lo != hi
-            else ""
+def chart_output(rows: Sequence[Row], metric: str) -> dict[str, Any]:
+    """A display_data output charting ``metric``: over its steps when some row logged it
+    as a series, else its value across the rows (what the table shows, as a line)."""
+    series = {r.label: r.series[metric] for r in rows if r.series.get(metric)}
+    if any(len(points) > 1 for points in series.values()):
+        return charts.mimebundle(
+            charts.steps_spec(metric, series), charts.describe_steps(metric, series)
         )
-    )
-    return (
-        f'<svg class="cellops-plot" role="img" aria-label="{e(metric)}" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}">{axis}'
-        f'<polyline class="cellops-plot-line" fill="none" points="{line}"/>{dots}{labels}</svg>'
+    values = [(r.label, r.metrics[metric]) for r in rows if metric in r.metrics]
+    return charts.mimebundle(
+        charts.across_spec(metric, values), charts.describe_across(metric, values)
     )
 
 
 class Compare(w.VBox):
-    """Metrics and params side by side, with a plot of one metric.
+    """Metrics and params side by side, with a chart of one metric.
 
     ``Compare("churn")`` compares every version of the model ``churn``;
     ``Compare([v1, v2])`` the given ModelVersion objects; ``Compare([41, 57])`` what the
@@ -390,7 +383,7 @@ class Compare(w.VBox):
         self.rows: list[Row] = []
         self.table = w.HTML()
         self.metric = w.Dropdown(description="Plot", options=[])
-        self.plot = w.HTML()
+        self.plot = w.Output()
         self.status = w.HTML()
         for widget, cls in (
             (self.table, "cellops-compare-table-box"),
@@ -427,6 +420,17 @@ class Compare(w.VBox):
 
     def _on_metric(self, _change: Any = None) -> None:
         chosen = self.metric.value
-        self.plot.value = (
-            plot_svg(self.rows, chosen) if chosen else _message("muted", "no metrics logged")
+        self.plot.outputs = (
+            (chart_output(self.rows, chosen),)
+            if chosen
+            else (
+                {
+                    "output_type": "display_data",
+                    "data": {
+                        "text/html": _message("muted", "no metrics logged"),
+                        "text/plain": "no metrics logged",
+                    },
+                    "metadata": {},
+                },
+            )
         )

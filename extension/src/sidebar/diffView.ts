@@ -1,6 +1,6 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 
-import { ICellCode, IVersionDiff } from '../api';
+import { ICellCode, IVersion, IVersionDiff } from '../api';
 import { renderLineDiff } from '../render/diff';
 import { h } from './dom';
 
@@ -20,8 +20,8 @@ export function renderVersionDiff(
       'cellops-diff-title',
       trans.__(
         'Version %1 → version %2',
-        diff.from_version.number,
-        diff.to_version.number
+        numberAndName(diff.from_version),
+        numberAndName(diff.to_version)
       )
     )
   );
@@ -55,6 +55,13 @@ export function renderVersionDiff(
     )
   );
   return root;
+}
+
+/** "3", or "3 “baseline”" for a named version. */
+function numberAndName(version: IVersion): string {
+  return version.name === null
+    ? String(version.number)
+    : `${String(version.number)} “${version.name}”`;
 }
 
 /** A section; an empty one stays (muted) so every diff has the same shape. */

@@ -6,7 +6,7 @@ import { CellopsClient, IExecution } from '../api';
 import { renderOutputs } from '../render/outputs';
 import { h, timeSpan } from './dom';
 import { formatDuration } from './format';
-import { renderLoggedValues } from './loggedValues';
+import { ILoggedValues, renderLoggedValues } from './loggedValues';
 
 /**
  * One execution: its code, status, timing, error and outputs
@@ -21,7 +21,12 @@ export class ExecutionDetail extends Panel {
     this._trans = options.translator.load('cellops');
     this._onClose = options.onClose;
     this.addClass('cellops-execution-detail');
-    this.addWidget(this._header);
+    // The summary bar (with the close button) stays put; the rest scrolls under it.
+    this._bar.addClass('cellops-detail-bar');
+    this._scroll.addClass('cellops-detail-scroll');
+    this._scroll.addWidget(this._header);
+    this.addWidget(this._bar);
+    this.addWidget(this._scroll);
     this.hide();
   }
 
@@ -37,9 +42,12 @@ export class ExecutionDetail extends Panel {
   display(execution: IExecution, cellFound: boolean): void {
     this._execution = execution;
     // A live refresh of the same execution keeps its logged values until new ones come.
-    const logged = this._logged?.id === execution.id ? [this._logged.node] : [];
+    if (this._logged?.id !== execution.id) {
+      this._dropLogged();
+    }
+    const logged = this._logged ? [this._logged.node] : [];
+    this._bar.node.replaceChildren(this._summary(execution));
     this._header.node.replaceChildren(
-      this._summary(execution),
       ...this._error(execution),
       this._cellNote(execution, cellFound),
       this._code(execution),
@@ -56,16 +64,17 @@ export class ExecutionDetail extends Panel {
             this._translator
           )
         : this._noOutput();
-    this.addWidget(this._outputs);
+    this._scroll.addWidget(this._outputs);
     this.show();
   }
 
   /** Hide and forget the execution. */
   clear(): void {
     this._execution = null;
-    this._logged = null;
+    this._dropLogged();
     this._outputs?.dispose();
     this._outputs = null;
+    this._bar.node.replaceChildren();
     this._header.node.replaceChildren();
     this.hide();
   }
@@ -141,25 +150,42 @@ export class ExecutionDetail extends Panel {
 
   /** What the cell logged (cellops.log_*, autolog), fetched after the rest. */
   private async _loadLogged(id: number): Promise<void> {
-    let node: HTMLElement | null;
+    let logged: ILoggedValues | null;
     try {
       const logs = await this._client.executionLogs(id);
-      node = renderLoggedValues(logs, this._trans);
+      if (this._execution?.id !== id) {
+        return; // another execution is shown now
+      }
+      logged = renderLoggedValues(logs, this._trans, {
+        rendermime: this._rendermime,
+        trans: this._trans,
+        width: this._header.node.clientWidth
+      });
     } catch (error) {
-      node = h(
+      const node = h(
         'div',
         'cellops-detail-logs cellops-mod-error',
         this._trans.__('Logged values could not be loaded: %1', String(error))
       );
+      logged = { node, charts: [] };
     }
     if (this._execution?.id !== id) {
-      return; // another execution is shown now
+      return;
     }
+    this._dropLogged();
+    this._logged = logged === null ? null : { id, ...logged };
+    if (logged !== null) {
+      this._header.node.append(logged.node);
+    }
+  }
+
+  /** Remove the logged values, freeing their charts' views. */
+  private _dropLogged(): void {
     this._logged?.node.remove();
-    this._logged = node === null ? null : { id, node };
-    if (node !== null) {
-      this._header.node.append(node);
+    for (const chart of this._logged?.charts ?? []) {
+      chart.renderer.dispose();
     }
+    this._logged = null;
   }
 
   private _noOutput(): Widget {
@@ -176,10 +202,12 @@ export class ExecutionDetail extends Panel {
   private readonly _translator: ITranslator;
   private readonly _trans: TranslationBundle;
   private readonly _onClose: () => void;
+  private readonly _bar = new Widget();
+  private readonly _scroll = new Panel();
   private readonly _header = new Widget();
   private _outputs: Widget | null = null;
   private _execution: IExecution | null = null;
-  private _logged: { id: number; node: HTMLElement } | null = null;
+  private _logged: ({ id: number } & ILoggedValues) | null = null;
 }
 
 export interface IExecutionDetailOptions {

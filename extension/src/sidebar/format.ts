@@ -101,3 +101,109 @@ export function describeFingerprint(print: Record<string, unknown>): string {
 export function formatMetric(value: number): string {
   return Number.isInteger(value) ? String(value) : value.toPrecision(4);
 }
+
+/** What a param a row does not have shows (None is a value: `None`). */
+export const MISSING_PARAM = '—';
+
+/**
+ * A param as the Python literal a data scientist typed: `True`, `None`, `'lbfgs'`,
+ * `0.1`, `[64, 32]`, `{'a': 1}`. The same rules as `format_param` in the kernel
+ * library (widgets/cellops/formatting.py), so the sidebar and Compare agree.
+ */
+export function formatParam(value: unknown): string {
+  if (value === null || value === undefined) {
+    return 'None';
+  }
+  switch (typeof value) {
+    case 'boolean':
+      return value ? 'True' : 'False';
+    case 'number':
+      return formatNumber(value);
+    case 'string':
+      return pythonQuote(value);
+  }
+  if (Array.isArray(value)) {
+    return `[${value.map(formatParam).join(', ')}]`;
+  }
+  if (typeof value === 'object') {
+    const items = Object.entries(value).map(
+      ([k, v]) => `${pythonQuote(k)}: ${formatParam(v)}`
+    );
+    return `{${items.join(', ')}}`;
+  }
+  return typeof value === 'bigint' ? value.toString() : ''; // not JSON: never logged
+}
+
+/** JavaScript's shortest round-trip digits; Python's names for the non-finite. */
+function formatNumber(value: number): string {
+  if (Number.isNaN(value)) {
+    return 'nan';
+  }
+  if (!Number.isFinite(value)) {
+    return value > 0 ? 'inf' : '-inf';
+  }
+  return String(value);
+}
+
+const ESCAPES: Record<string, string> = {
+  '\\': '\\\\',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t'
+};
+
+/** Python's repr of printable text: single quotes unless the text holds some. */
+function pythonQuote(text: string): string {
+  const mark = text.includes("'") && !text.includes('"') ? '"' : "'";
+  let out = '';
+  for (const ch of text) {
+    const code = ch.codePointAt(0) ?? 0;
+    if (ch in ESCAPES) {
+      out += ESCAPES[ch];
+    } else if (ch === mark) {
+      out += '\\' + ch;
+    } else if (code < 0x20 || code === 0x7f) {
+      out += '\\x' + code.toString(16).padStart(2, '0');
+    } else {
+      out += ch;
+    }
+  }
+  return mark + out + mark;
+}
+
+/** The kernel as its launcher shows it ("Python 3 (ipykernel)"), else its name or id. */
+export function kernelLabel(run: IRun): string {
+  const value = run.kernel_spec?.display_name;
+  return typeof value === 'string' && value.length > 0
+    ? value
+    : kernelName(run);
+}
+
+/** A coarse length of time: "40 s", "3 min", "2 h 5 min". */
+export function formatElapsed(ms: number, trans: TranslationBundle): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) {
+    return trans.__('%1 s', seconds);
+  }
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) {
+    return trans.__('%1 min', minutes);
+  }
+  return trans.__('%1 h %2 min', Math.floor(minutes / 60), minutes % 60);
+}
+
+/** "ran 12 min", or "running for 3 min" while the kernel lives (as of `now`). */
+export function runDuration(
+  run: IRun,
+  trans: TranslationBundle,
+  now: number = Date.now()
+): string {
+  const start = Date.parse(run.started_at);
+  if (run.ended_at === null) {
+    return trans.__('running for %1', formatElapsed(now - start, trans));
+  }
+  return trans.__(
+    'ran %1',
+    formatElapsed(Date.parse(run.ended_at) - start, trans)
+  );
+}

@@ -2,18 +2,27 @@ import { TranslationBundle } from '@jupyterlab/translation';
 
 import { IExecutionLogs } from '../api';
 import { h } from './dom';
-import { formatMetric } from './format';
+import { formatMetric, formatParam } from './format';
+import { IMetricChart, IMetricChartOptions, metricChart } from './metricChart';
 
 const LONG_VALUE = 80; // longer values (e.g. a CV table tag) are cut, in full in the tooltip
+
+/** The logged values' element, and the charts in it (dispose them with it). */
+export interface ILoggedValues {
+  node: HTMLElement;
+  charts: IMetricChart[];
+}
 
 /**
  * What a cell logged with `cellops.log_metrics`, `log_params` and `set_tags` (or
  * autolog did), as the execution detail shows it; null when it logged nothing.
+ * A metric logged more than once gets a chart of its steps.
  */
 export function renderLoggedValues(
   logs: IExecutionLogs,
-  trans: TranslationBundle
-): HTMLElement | null {
+  trans: TranslationBundle,
+  chartOptions: IMetricChartOptions
+): ILoggedValues | null {
   const metrics = Object.entries(logs.metrics).filter(([, p]) => p.length > 0);
   const params = Object.entries(logs.params);
   const tags = Object.entries(logs.tags);
@@ -35,15 +44,24 @@ export function renderLoggedValues(
         return [key, last + series];
       })
     ],
-    ['params', trans.__('Params'), params.map(([k, v]) => [k, show(v)])],
+    ['params', trans.__('Params'), params.map(([k, v]) => [k, formatParam(v)])],
     ['tags', trans.__('Tags'), tags]
   ];
+  const charts = metrics
+    .filter(([, points]) => points.length > 1)
+    .map(([key, points]) => metricChart(key, points, chartOptions))
+    .filter((chart): chart is IMetricChart => chart !== null);
   for (const [kind, label, rows] of groups) {
     if (rows.length > 0) {
       section.append(definitionList(kind, label, rows));
     }
+    if (kind === 'metrics' && charts.length > 0) {
+      const box = h('div', 'cellops-detail-charts');
+      box.append(...charts.map(c => c.node));
+      section.append(box);
+    }
   }
-  return section;
+  return { node: section, charts };
 }
 
 function definitionList(
@@ -59,10 +77,6 @@ function definitionList(
     list.append(h('dt', '', key), dd);
   }
   return list;
-}
-
-function show(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 function cut(text: string): string {

@@ -1,10 +1,14 @@
-import { InputDialog } from '@jupyterlab/apputils';
+import { PathExt } from '@jupyterlab/coreutils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
+import { INotebookTracker } from '@jupyterlab/notebook';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { CellopsClient, IModel, IModelVersion } from '../api';
 import { button, emptyState, h, timeSpan } from './dom';
 import { describeFingerprint, describeSignature, formatMetric } from './format';
+import { openAsNewNotebook } from './lineageOpen';
+import { askAliasName, confirmAliasMove, confirmDelete } from './modelDialogs';
 import { ISidebarView } from './tabs';
 
 export interface IModelsViewOptions {
@@ -15,16 +19,22 @@ export interface IModelsViewOptions {
   onOpenExecution: (executionId: number) => void;
   /** Show the notebook version a model came from (in the Versions tab). */
   onOpenNotebookVersion: (notebook: string, versionId: number) => void;
+  /** Opens lineage notebooks as documents (without it, they can only be downloaded). */
+  docManager?: IDocumentManager;
+  /** New lineage notebooks go in the current notebook's folder (else the root). */
+  notebooks?: INotebookTracker;
 }
 
 /**
  * The "Models" tab: registered models (team-wide, not only this notebook's); click one
- * for its versions with metrics and lineage, move aliases, download lineage notebooks.
+ * for its versions with metrics, lineage and who registered them; move aliases (after
+ * confirming), open or download lineage notebooks, archive and delete versions and models.
  */
 export class ModelsView extends Widget implements ISidebarView {
   constructor(private readonly _options: IModelsViewOptions) {
     super();
     this._trans = _options.trans;
+    this._archivedToggle = this._makeArchivedToggle();
     this.addClass('cellops-models-view');
     this.node.append(this._header, this._list);
   }
@@ -32,14 +42,18 @@ export class ModelsView extends Widget implements ISidebarView {
   async refresh(): Promise<void> {
     // An answer about what is no longer asked for (the user or a command moved on) is dropped.
     const model = this._model;
+    const archived = this._showArchived;
+    const current = (): boolean =>
+      this._model === model && this._showArchived === archived;
     if (model === null) {
-      const page = await this._options.client.models();
-      if (this._model === null) {
+      const page = await this._options.client.models(undefined, 100, archived);
+      if (current()) {
         this._renderModels(page.items);
       }
     } else {
-      const page = await this._options.client.modelVersions(model);
-      if (this._model === model) {
+      const client = this._options.client;
+      const page = await client.modelVersions(model, undefined, 100, archived);
+      if (current()) {
         this._renderVersions(model, page.items);
       }
     }
@@ -67,7 +81,10 @@ export class ModelsView extends Widget implements ISidebarView {
   }
 
   private _renderModels(models: IModel[]): void {
-    this._header.replaceChildren();
+    this._header.replaceChildren(
+      h('span', 'cellops-model-title', this._trans.__('Models')),
+      this._archivedToggle
+    );
     this._list.className = 'cellops-models';
     if (models.length === 0) {
       this._list.replaceChildren(
@@ -79,7 +96,106 @@ export class ModelsView extends Widget implements ISidebarView {
       );
       return;
     }
-    this._list.replaceChildren(...models.map(m => this._modelRow(m)));
+    this._list.replaceChildren(...models.map(m => this._modelEntry(m)));
+  }
+
+  /** "Show archived": archived models and versions are listed too, marked. */
+  private _makeArchivedToggle(): HTMLElement {
+    const label = h('label', 'cellops-show-archived');
+    const box = h('input', '');
+    box.type = 'checkbox';
+    box.addEventListener('change', () => {
+      this._showArchived = box.checked;
+      void this._reload();
+    });
+    label.append(box, this._trans.__('Show archived'));
+    label.title = this._trans.__(
+      'Archived models and versions are hidden; they stay loadable'
+    );
+    return label;
+  }
+
+  /** A model's row (click: its versions) and its Archive / Delete buttons. */
+  private _modelEntry(model: IModel): HTMLElement {
+    const trans = this._trans;
+    const entry = h('div', 'cellops-model-entry');
+    entry.dataset.model = model.name;
+    entry.classList.toggle('cellops-archived', model.archived);
+    const aliases = Object.keys(model.aliases);
+    const bar = h('div', 'cellops-model-actions');
+    bar.append(
+      this._archiveButton(
+        model.archived,
+        aliases,
+        () =>
+          this._options.client.setModelArchived(model.name, !model.archived),
+        trans.__('the model')
+      ),
+      this._deleteButton(aliases, trans.__('the model'), async () => {
+        const ok = await confirmDelete(
+          trans.__('the model %1', model.name),
+          trans.__(
+            'All its versions (up to v%1) and their artifacts go, for everyone; a new registration of %2 starts again at version 1. This cannot be undone.',
+            String(model.latest_version),
+            model.name
+          ),
+          trans
+        );
+        if (ok) {
+          await this._act(() => this._options.client.deleteModel(model.name));
+        }
+      })
+    );
+    entry.append(this._modelRow(model), bar);
+    return entry;
+  }
+
+  /** Archive (or Unarchive); disabled, saying why, while an alias is in the way. */
+  private _archiveButton(
+    archived: boolean,
+    aliases: string[],
+    change: () => Promise<unknown>,
+    what: string
+  ): HTMLButtonElement {
+    const trans = this._trans;
+    const node = button(
+      archived ? 'cellops-unarchive' : 'cellops-archive',
+      archived ? trans.__('Unarchive') : trans.__('Archive'),
+      archived
+        ? trans.__('List %1 again', what)
+        : trans.__('Hide %1 from the list; it stays loadable', what),
+      () => void this._act(change)
+    );
+    if (!archived && aliases.length > 0) {
+      this._blockedBy(node, aliases);
+    }
+    return node;
+  }
+
+  private _deleteButton(
+    aliases: string[],
+    what: string,
+    onClick: () => Promise<void>
+  ): HTMLButtonElement {
+    const node = button(
+      'cellops-delete',
+      this._trans.__('Delete…'),
+      this._trans.__('Delete %1 and its artifacts', what),
+      () => void onClick()
+    );
+    if (aliases.length > 0) {
+      this._blockedBy(node, aliases);
+    }
+    return node;
+  }
+
+  /** Disable an action an alias prevents (the server refuses it too), naming the alias. */
+  private _blockedBy(node: HTMLButtonElement, aliases: string[]): void {
+    node.disabled = true;
+    node.title = this._trans.__(
+      'In use by the alias %1: move or remove it first',
+      aliases.join(', ')
+    );
   }
 
   private _modelRow(model: IModel): HTMLElement {
@@ -97,6 +213,9 @@ export class ModelsView extends Widget implements ISidebarView {
         h('span', 'cellops-alias', `${alias} → v${String(version)}`)
       )
     );
+    if (model.archived) {
+      row.append(this._archivedBadge());
+    }
     row.addEventListener('click', () => {
       this._open(model.name);
       void this._reload();
@@ -110,7 +229,12 @@ export class ModelsView extends Widget implements ISidebarView {
       this._open(null);
       void this._reload();
     });
-    this._header.replaceChildren(back, h('span', 'cellops-model-title', name));
+    this._header.replaceChildren(
+      back,
+      h('span', 'cellops-model-title', name),
+      this._archivedToggle
+    );
+    this._shown = versions;
     this._list.className = 'cellops-model-versions';
     this._list.replaceChildren(...versions.map(v => this._versionRow(v)));
     this._revealFocused();
@@ -133,12 +257,16 @@ export class ModelsView extends Widget implements ISidebarView {
       'cellops-model-version-focused',
       v.version === this._focused
     );
+    row.classList.toggle('cellops-archived', v.archived);
     const title = h('div', 'cellops-model-version-title');
     title.append(
       h('strong', '', trans.__('Version %1', String(v.version))),
-      ...v.aliases.map(alias => this._aliasChip(v.model, alias)),
-      timeSpan('cellops-model-version-created', v.created_at)
+      ...v.aliases.map(alias => this._aliasChip(v.model, alias))
     );
+    if (v.archived) {
+      title.append(this._archivedBadge());
+    }
+    title.append(this._registered(v));
     const metrics = h('dl', 'cellops-model-metrics');
     for (const [key, value] of Object.entries(v.metrics)) {
       metrics.append(h('dt', '', key), h('dd', '', formatMetric(value)));
@@ -151,6 +279,26 @@ export class ModelsView extends Widget implements ISidebarView {
       this._actions(v)
     );
     return row;
+  }
+
+  /** "registered by alice · 2 days ago" (the exact time as its tooltip). */
+  private _registered(v: IModelVersion): HTMLElement {
+    const line = h('span', 'cellops-model-version-registered');
+    line.append(
+      v.created_by
+        ? h(
+            'span',
+            'cellops-model-version-author',
+            this._trans.__('by %1', v.created_by)
+          )
+        : '',
+      timeSpan('cellops-model-version-created', v.created_at)
+    );
+    return line;
+  }
+
+  private _archivedBadge(): HTMLElement {
+    return h('span', 'cellops-archived-badge', this._trans.__('archived'));
   }
 
   private _aliasChip(model: string, alias: string): HTMLElement {
@@ -236,36 +384,133 @@ export class ModelsView extends Widget implements ISidebarView {
       trans.__('Point an alias at this version'),
       () => void this._askAlias(v)
     );
+    if (v.archived) {
+      alias.disabled = true;
+      alias.title = trans.__('Unarchive this version to point an alias at it');
+    }
+    bar.append(alias);
+    // Only a version registered from a cell, once its execution is stored, has one.
+    if (this._options.docManager && v.lineage.execution_id !== null) {
+      bar.append(
+        button(
+          'cellops-open-lineage',
+          trans.__('Open lineage'),
+          trans.__(
+            'Open the cells that ran up to the registration as a new notebook'
+          ),
+          () => void this._openLineage(v)
+        )
+      );
+    }
     const full = button(
       'cellops-download-lineage',
-      trans.__('Lineage notebook'),
-      trans.__('The cells that ran up to the registration'),
+      trans.__('Download'),
+      trans.__(
+        'Download the lineage notebook: the cells that ran up to the registration'
+      ),
       () => void this._download(v, false)
     );
     const minimal = button(
       'cellops-download-minimal',
       trans.__('Minimal'),
-      trans.__('Only the cells this model depends on'),
+      trans.__('Download only the cells this model depends on'),
       () => void this._download(v, true)
     );
-    bar.append(alias, full, minimal);
+    const what = trans.__('version %1', String(v.version));
+    bar.append(
+      full,
+      minimal,
+      this._archiveButton(
+        v.archived,
+        v.aliases,
+        () =>
+          this._options.client.setModelVersionArchived(
+            v.model,
+            v.version,
+            !v.archived
+          ),
+        what
+      ),
+      this._deleteButton(v.aliases, what, () => this._deleteVersion(v))
+    );
     return bar;
   }
 
-  private async _askAlias(v: IModelVersion): Promise<void> {
-    const answer = await InputDialog.getText({
-      title: this._trans.__(
-        'Alias for %1 version %2',
-        v.model,
-        String(v.version)
+  private async _deleteVersion(v: IModelVersion): Promise<void> {
+    const trans = this._trans;
+    const ok = await confirmDelete(
+      trans.__('version %1 of %2', String(v.version), v.model),
+      trans.__(
+        'It goes for everyone, with its artifact unless another version has the same bytes; its number is not used again. This cannot be undone.'
       ),
-      placeholder: 'champion'
-    });
-    const alias = answer.value?.trim();
-    if (answer.button.accept && alias) {
+      trans
+    );
+    if (ok) {
       await this._act(() =>
-        this._options.client.setAlias(v.model, alias, v.version)
+        this._options.client.deleteModelVersion(v.model, v.version)
       );
+    }
+  }
+
+  private async _askAlias(v: IModelVersion): Promise<void> {
+    const alias = await askAliasName(v, this._trans);
+    if (alias === null) {
+      return;
+    }
+    await this._act(async () => {
+      const current = await this._aliasTarget(v.model, alias);
+      if (
+        current !== null &&
+        current.version !== v.version &&
+        !(await confirmAliasMove(alias, current, v.version, this._trans))
+      ) {
+        return;
+      }
+      await this._options.client.setAlias(v.model, alias, v.version);
+    });
+  }
+
+  /** The version `alias` points at now (asked afresh: a teammate may have moved it). */
+  private async _aliasTarget(
+    model: string,
+    alias: string
+  ): Promise<IModelVersion | null> {
+    const client = this._options.client;
+    // A Map: a plain lookup would find Object's own keys (an alias may be 'constructor').
+    const aliases = new Map(
+      Object.entries((await client.model(model)).aliases)
+    );
+    const version = aliases.get(alias);
+    if (version === undefined) {
+      return null;
+    }
+    const shown = this._shown.find(
+      v => v.model === model && v.version === version
+    );
+    return shown ?? client.modelVersion(model, version);
+  }
+
+  /** The lineage notebook as a new notebook document, in the current folder. */
+  private async _openLineage(v: IModelVersion): Promise<void> {
+    const docManager = this._options.docManager;
+    if (!docManager) {
+      return;
+    }
+    try {
+      const notebook = await this._options.client.lineageNotebook(
+        v.model,
+        v.version,
+        false
+      );
+      const path = this._options.notebooks?.currentWidget?.context.path;
+      await openAsNewNotebook(
+        docManager,
+        path ? PathExt.dirname(path) : '',
+        `${v.model}-v${String(v.version)}-lineage`,
+        notebook
+      );
+    } catch (error) {
+      this._options.onError(error);
     }
   }
 
@@ -311,6 +556,10 @@ export class ModelsView extends Widget implements ISidebarView {
   private readonly _trans: TranslationBundle;
   private readonly _header = h('div', 'cellops-models-header');
   private readonly _list = h('div', 'cellops-models');
+  private readonly _archivedToggle: HTMLElement;
+  private _showArchived = false;
+  /** The versions on screen (for the alias move's confirmation). */
+  private _shown: IModelVersion[] = [];
   private _model: string | null = null;
   private _focused: number | null = null;
   private _reveal = false;

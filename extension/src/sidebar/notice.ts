@@ -11,7 +11,14 @@ export { isUnreachable } from './errors';
 /**
  * Where a problem comes from; one message per source is shown at a time.
  */
-export type NoticeSource = 'server' | 'backend' | 'request' | 'action';
+export type NoticeSource =
+  'server' | 'backend' | 'request' | 'action' | 'tracking';
+
+/** Whether the notebook shown is recorded, as the server answered. */
+export type TrackingState = 'on' | 'off' | 'excluded';
+
+/** Sources that are information, not a failure (`.cellops-info`, role=status). */
+const INFO_SOURCES: ReadonlySet<NoticeSource> = new Set(['tracking']);
 
 /**
  * The sidebar's error messages (`.cellops-error`), each saying what to do.
@@ -55,9 +62,14 @@ export class Notice extends Widget {
     );
   }
 
-  /** Show or clear the server and backend messages from a `status` answer. */
-  applyStatus(status: IStatus): void {
+  /**
+   * Show or clear the server, backend and tracking messages from a `status` answer;
+   * answers whether the notebook asked about is recorded.
+   */
+  applyStatus(status: IStatus): TrackingState {
     this.set('server', null);
+    const tracking = trackingState(status);
+    this.set('tracking', this._trackingMessage(tracking, status));
     this._spoolPending = status.spool_pending;
     if (status.backend_reachable === false) {
       this.set(
@@ -70,6 +82,7 @@ export class Notice extends Widget {
     } else {
       this.set('backend', null);
     }
+    return tracking;
   }
 
   /** The server extension does not answer: say how to enable it. */
@@ -80,6 +93,31 @@ export class Notice extends Widget {
         'The cellops server extension is not running. Enable it with `jupyter server extension enable cellops_server` and restart JupyterLab.'
       )
     );
+  }
+
+  /** Why nothing new appears, and where to change it (the settings the user set). */
+  private _trackingMessage(
+    state: TrackingState,
+    status: IStatus
+  ): string | null {
+    if (state === 'off') {
+      return this._trans.__(
+        'Tracking is off: executed cells are not recorded. Turn it on in Settings → Settings Editor → cellops → "Record executed cells".'
+      );
+    }
+    if (state === 'excluded') {
+      const how = this._trans.__(
+        'To record it, remove the pattern in Settings → Settings Editor → cellops → "Notebooks not to record".'
+      );
+      const why = status.excluded_by
+        ? this._trans.__(
+            'This notebook is excluded from tracking (pattern %1).',
+            status.excluded_by
+          )
+        : this._trans.__('This notebook is excluded from tracking.');
+      return `${why} ${how}`;
+    }
+    return null;
   }
 
   private _backendMessage(reason: string, pending: number): string {
@@ -102,9 +140,10 @@ export class Notice extends Widget {
     );
     this.node.replaceChildren(
       ...shown.map(([source, text]) => {
-        const node = h('div', 'cellops-error', text);
+        const info = INFO_SOURCES.has(source);
+        const node = h('div', info ? 'cellops-info' : 'cellops-error', text);
         node.dataset.source = source;
-        node.setAttribute('role', 'alert');
+        node.setAttribute('role', info ? 'status' : 'alert');
         return node;
       })
     );
@@ -113,4 +152,16 @@ export class Notice extends Widget {
 
   private readonly _messages = new Map<NoticeSource, string>();
   private _spoolPending = 0;
+}
+
+/** 'off' when this server records nothing, 'excluded' when only this notebook is skipped. */
+export function trackingState(status: IStatus): TrackingState {
+  // A team backend records nothing itself: its `tracking` says nothing about a notebook.
+  if (status.mode === 'team-backend') {
+    return 'on';
+  }
+  if (!status.tracking) {
+    return 'off';
+  }
+  return status.notebook_tracking === false ? 'excluded' : 'on';
 }

@@ -9,6 +9,8 @@ export interface IPagedRowsOptions<T> {
   fetch: (path: string, cursor?: string) => Promise<IPage<T>>;
   /** Sort key: a larger value is shown higher. */
   order: (item: T) => number;
+  /** Instead of `order`: negative when `a` is shown above `b` (e.g. the server's sort). */
+  compare?: (a: T, b: T) => number;
   createRow: (item: T) => HTMLElement;
   /** Bring an existing row up to date (after every fetch). */
   updateRow: (row: HTMLElement, item: T) => void;
@@ -46,6 +48,11 @@ export class PagedRows<T extends { id: number }> {
     return this._items.size;
   }
 
+  /** The loaded items, in no particular order. */
+  get items(): T[] {
+    return [...this._items.values()];
+  }
+
   /** An item already loaded, by id. */
   get(id: number): T | undefined {
     return this._items.get(id);
@@ -62,9 +69,10 @@ export class PagedRows<T extends { id: number }> {
       this.clear();
       this._path = path;
     }
+    const generation = this._generation;
     const page = await pageOrEmpty(() => this._options.fetch(path));
-    if (path !== this._path) {
-      return; // the notebook changed while we waited
+    if (path !== this._path || generation !== this._generation) {
+      return; // the notebook (or what is asked) changed while we waited
     }
     this._add(page.items);
     if (!this._pagedBeyondFirst) {
@@ -84,6 +92,7 @@ export class PagedRows<T extends { id: number }> {
 
   /** Forget everything shown (another notebook became active). */
   clear(): void {
+    this._generation++;
     this._path = null;
     this._items.clear();
     this._rows.clear();
@@ -95,8 +104,10 @@ export class PagedRows<T extends { id: number }> {
   }
 
   render(): void {
-    const { order, createRow, updateRow } = this._options;
-    const items = [...this._items.values()].sort((a, b) => order(b) - order(a));
+    const { order, compare, createRow, updateRow } = this._options;
+    const items = [...this._items.values()].sort(
+      compare ?? ((a, b) => order(b) - order(a))
+    );
     this.empty.hidden = !this._loaded || items.length > 0;
     this.list.hidden = items.length === 0;
     this.more.hidden = this._next === null;
@@ -124,9 +135,10 @@ export class PagedRows<T extends { id: number }> {
       return;
     }
     this.more.disabled = true;
+    const generation = this._generation;
     try {
       const page = await this._options.fetch(path, cursor);
-      if (path === this._path) {
+      if (path === this._path && generation === this._generation) {
         this._add(page.items);
         this._next = page.next;
         this._pagedBeyondFirst = true;
@@ -150,4 +162,5 @@ export class PagedRows<T extends { id: number }> {
   private _pagedBeyondFirst = false;
   private _loaded = false;
   private _loading: Promise<void> | null = null;
+  private _generation = 0;
 }

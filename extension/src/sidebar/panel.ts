@@ -12,6 +12,7 @@ import { emptyState } from './dom';
 import { isUnreachable } from './errors';
 import { ModelsView } from './models';
 import { Notice } from './notice';
+import { NotebooksTab } from './notebooksTab';
 import { RunsTab } from './runsTab';
 import { ISidebarTab, TabBar } from './tabs';
 import { VersionsView } from './versions';
@@ -45,9 +46,7 @@ export class CellopsSidebar extends Panel {
     this._tabBar = new TabBar(this._trans, id => {
       this.selectTab(id);
     });
-    this._noNotebook.node.appendChild(
-      emptyState(this._trans.__('Open a notebook to see its history'))
-    );
+    this._noNotebook.node.appendChild(this._waiting);
     this._noNotebook.addClass('cellops-no-notebook');
     this._body.addClass('cellops-body');
     this.addWidget(this._tabBar);
@@ -64,7 +63,9 @@ export class CellopsSidebar extends Panel {
       onError: report,
       onOpenExecution: id => void this.showExecution(id),
       onOpenNotebookVersion: (notebook, id) =>
-        void this.showNotebookVersion(notebook, id)
+        void this.showNotebookVersion(notebook, id),
+      docManager: options.docManager,
+      notebooks: options.notebooks
     });
     this._versions = new VersionsView({
       client: options.client,
@@ -102,7 +103,17 @@ export class CellopsSidebar extends Panel {
       caption: this._trans.__(
         'Registered models: versions, metrics, lineage, aliases'
       ),
-      view: this._models
+      view: this._models,
+      teamWide: true
+    });
+    this.addTab({
+      id: 'notebooks',
+      label: this._trans.__('Notebooks'),
+      caption: this._trans.__(
+        "The team's tracked notebooks: open any read-only, even if it is not on your disk"
+      ),
+      view: new NotebooksTab({ ...options, onError: report }),
+      teamWide: true
     });
     this.selectTab('runs');
 
@@ -223,28 +234,45 @@ export class CellopsSidebar extends Panel {
 
   private async _refreshNow(): Promise<void> {
     const path = this._path();
-    this._noNotebook.setHidden(path !== null);
-    this._body.setHidden(path === null);
+    const tab = this._tabs.find(t => t.id === this._current);
+    // Team-wide tabs (models) need no notebook; the others show one's history.
+    const waiting = path === null && tab?.teamWide !== true;
+    this._waiting.textContent = this._waitingText();
+    this._noNotebook.setHidden(!waiting);
+    this._body.setHidden(waiting);
     if (!(await this._checkStatus(path))) {
       this._body.hide();
       return;
     }
-    if (path === null) {
+    if (waiting) {
       return;
     }
-    const tab = this._tabs.find(t => t.id === this._current);
     try {
-      await tab?.view.refresh(path);
+      await tab?.view.refresh(path ?? '');
       this._notice.set('request', null);
     } catch (error) {
       this._notice.fail('request', error);
     }
   }
 
+  /** What to do with no notebook open, naming the tabs that need none. */
+  private _waitingText(): string {
+    const shared = this._tabs.filter(t => t.teamWide === true);
+    const text = this._trans.__('Open a notebook to see its history.');
+    return shared.length === 0
+      ? text
+      : `${text} ${this._trans.__(
+          'These tabs work without one: %1.',
+          shared.map(t => t.label).join(', ')
+        )}`;
+  }
+
   /** Ask the server how it is; answers whether there is a server to talk to. */
   private async _checkStatus(path: string | null): Promise<boolean> {
     try {
-      this._notice.applyStatus(await this._client.status(path ?? undefined));
+      const status = await this._client.status(path ?? undefined);
+      // CSS hides "run a cell to start tracking" hints while nothing would be recorded.
+      this.node.dataset.tracking = this._notice.applyStatus(status);
       this._serverMissingAt = null;
       return true;
     } catch (error) {
@@ -279,7 +307,9 @@ export class CellopsSidebar extends Panel {
     this._followed = panel;
     panel?.context.pathChanged.connect(this._onPathChanged);
     for (const tab of this._tabs) {
-      tab.view.reset();
+      if (tab.teamWide !== true) {
+        tab.view.reset();
+      }
     }
     this._notice.set('action', null);
     void this.refresh();
@@ -335,6 +365,7 @@ export class CellopsSidebar extends Panel {
   private readonly _tabBar: TabBar;
   private readonly _tabs: ISidebarTab[] = [];
   private readonly _noNotebook = new Widget();
+  private readonly _waiting = emptyState('');
   private readonly _body = new Panel();
   private readonly _runs: RunsTab;
   private readonly _models: ModelsView;

@@ -6,7 +6,7 @@ import { Panel, Widget } from '@lumino/widgets';
 import { CellopsClient, IExecution, IRun } from '../api';
 import { emptyState, h, timeSpan } from './dom';
 import { ExecutionDetail } from './executionDetail';
-import { kernelName } from './format';
+import { kernelLabel, runDuration } from './format';
 import { revealCell } from './revealCell';
 import { Timeline } from './timeline';
 
@@ -58,8 +58,9 @@ export class RunView extends Panel {
     return this._timeline.run;
   }
 
-  /** Show `run` from its first execution, with no execution open. */
-  open(run: IRun): void {
+  /** Show `run` at its newest execution (following new ones), none open. */
+  open(run: IRun, showUser = true): void {
+    this._showUser = showUser;
     this._detail.clear();
     this._timeline.load(run);
     this._renderSummary(run);
@@ -120,14 +121,30 @@ export class RunView extends Panel {
 
   private _renderSummary(run: IRun): void {
     const started = timeSpan('cellops-run-summary-started', run.started_at);
+    const label = run.number
+      ? this._trans.__('Run #%1', run.number)
+      : this._trans.__('Run');
     this._summary.replaceChildren(
+      h('span', 'cellops-run-summary-number', label),
       h(
         'span',
-        'cellops-run-summary-user',
-        run.user ?? this._trans.__('unknown user')
+        'cellops-run-summary-state',
+        run.ended_at === null
+          ? this._trans.__('active')
+          : this._trans.__('ended')
       ),
+      ...(this._showUser
+        ? [
+            h(
+              'span',
+              'cellops-run-summary-user',
+              run.user ?? this._trans.__('unknown user')
+            )
+          ]
+        : []),
       started,
-      h('span', 'cellops-run-summary-kernel', kernelName(run)),
+      h('span', 'cellops-run-summary-duration', runDuration(run, this._trans)),
+      h('span', 'cellops-run-summary-kernel', kernelLabel(run)),
       h(
         'span',
         'cellops-run-summary-counts',
@@ -139,6 +156,7 @@ export class RunView extends Panel {
 
   private readonly _notebooks: INotebookTracker;
   private readonly _trans: TranslationBundle;
+  private _showUser = true;
   private readonly _header = new Widget();
   private readonly _back = h('button', 'cellops-back jp-Button jp-mod-minimal');
   private readonly _summary = h('div', 'cellops-run-summary');

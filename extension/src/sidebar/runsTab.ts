@@ -4,12 +4,14 @@ import { ITranslator } from '@jupyterlab/translation';
 import { Panel } from '@lumino/widgets';
 
 import { CellopsClient, IRun } from '../api';
+import { RunCompare } from './runCompare';
 import { RunView } from './runView';
 import { RunsList } from './runs';
 import { ISidebarView } from './tabs';
 
 /**
- * The "Runs" tab: the list of runs, or one run's timeline after a click.
+ * The "Runs" tab: the list of runs, one run's timeline after a click, or ticked runs
+ * compared side by side.
  */
 export class RunsTab extends Panel implements ISidebarView {
   constructor(options: IRunsTabOptions) {
@@ -23,8 +25,19 @@ export class RunsTab extends Panel implements ISidebarView {
       onOpen: run => {
         this.openRun(run);
       },
+      onCompare: runs => {
+        this._showCompare(runs, options.onError);
+      },
       onError: options.onError
     });
+    this._compare = new RunCompare({
+      client: options.client,
+      trans,
+      onBack: () => {
+        this._showList();
+      }
+    });
+    this._compare.hide();
     this._runView = new RunView({
       ...options,
       onBack: () => {
@@ -35,6 +48,7 @@ export class RunsTab extends Panel implements ISidebarView {
     this._runView.hide();
     this.addWidget(this._list);
     this.addWidget(this._runView);
+    this.addWidget(this._compare);
   }
 
   async refresh(path: string): Promise<void> {
@@ -53,8 +67,9 @@ export class RunsTab extends Panel implements ISidebarView {
 
   /** Show `run`'s timeline. */
   openRun(run: IRun): void {
-    this._runView.open(run);
+    this._runView.open(run, this._list.manyUsers);
     this._list.hide();
+    this._compare.hide();
     this._runView.show();
   }
 
@@ -75,12 +90,21 @@ export class RunsTab extends Panel implements ISidebarView {
 
   private _showList(): void {
     this._runView.hide();
+    this._compare.hide();
     this._list.show();
+  }
+
+  private _showCompare(runs: IRun[], onError: (error: unknown) => void): void {
+    this._list.hide();
+    this._runView.hide();
+    this._compare.show();
+    this._compare.compare(runs).catch(onError);
   }
 
   private readonly _client: CellopsClient;
   private readonly _list: RunsList;
   private readonly _runView: RunView;
+  private readonly _compare: RunCompare;
 }
 
 export interface IRunsTabOptions {

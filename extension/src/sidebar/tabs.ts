@@ -20,6 +20,11 @@ export interface ISidebarTab {
   label: string;
   caption: string;
   view: ISidebarView;
+  /**
+   * Shows what the whole team shares (models), not one notebook's history: it works
+   * with no notebook open and is not reset when another notebook becomes active.
+   */
+  teamWide?: boolean;
 }
 
 /**

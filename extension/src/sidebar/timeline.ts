@@ -26,6 +26,9 @@ interface IPage {
  * Only the visible rows (plus a small overscan) are in the DOM, at fixed height under
  * a spacer sized to the whole run. Pages of 500 are fetched lazily and sequentially
  * (keyset cursors) up to the visible range, never per row.
+ *
+ * It opens at the newest execution and follows new ones like a log tail while the
+ * user is at the bottom; scrolled up, it stays put and a "N new ↓" button jumps back.
  */
 export class Timeline extends Widget {
   constructor(options: ITimelineOptions) {
@@ -37,10 +40,17 @@ export class Timeline extends Widget {
     this.addClass('cellops-timeline');
     this.node.setAttribute('role', 'listbox');
     this.node.setAttribute('aria-label', this._trans.__('Executions'));
-    this.node.appendChild(this._spacer);
+    this._jump.addEventListener('click', () => {
+      this.follow();
+    });
+    this._jump.hidden = true;
+    const dock = h('div', 'cellops-timeline-dock');
+    dock.appendChild(this._jump);
+    this.node.append(this._spacer, dock);
     this.node.addEventListener(
       'scroll',
       () => {
+        this._onScroll();
         this._scheduleRender();
       },
       {
@@ -62,7 +72,12 @@ export class Timeline extends Widget {
     return this._run;
   }
 
-  /** Show `run` from its first execution. */
+  /** Whether new executions scroll into view (the user is at the newest). */
+  get following(): boolean {
+    return this._follow;
+  }
+
+  /** Show `run` at its newest execution, following new ones. */
   load(run: IRun): void {
     this._generation++;
     this._run = run;
@@ -75,8 +90,16 @@ export class Timeline extends Widget {
       row.remove();
     });
     this._rows.clear();
-    this.node.scrollTop = 0;
+    this._follow = true;
+    this._setUnseen(0);
     this._scheduleRender();
+  }
+
+  /** Jump to the newest execution and follow new ones again. */
+  follow(): void {
+    this._follow = true;
+    this._setUnseen(0);
+    this._render();
   }
 
   /**
@@ -88,18 +111,18 @@ export class Timeline extends Widget {
     if (this._run?.id !== run.id) {
       return;
     }
+    const added = run.executions - this._run.executions;
     this._run = run;
     this._failed = false;
-    const follow = this._atBottom();
     await this._enqueue(async generation => {
       for (const index of this._stalePages(run)) {
         await this._fetchPage(index, generation);
       }
     });
-    this._render();
-    if (follow) {
-      this.node.scrollTop = this.node.scrollHeight;
+    if (!this._follow && added > 0) {
+      this._setUnseen(this._unseen + added);
     }
+    this._render();
   }
 
   /** A loaded execution, by id. */
@@ -271,10 +294,14 @@ export class Timeline extends Widget {
   }
 
   private _render(): void {
+    const total = this._total;
+    if (this._follow) {
+      this._spacer.style.height = `${String(total * ROW_HEIGHT)}px`;
+      this.node.scrollTop = this.node.scrollHeight; // the newest row, in sight
+    }
     // Read layout once, then only write.
     const top = this.node.scrollTop;
     const height = this.node.clientHeight;
-    const total = this._total;
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(
       total - 1,
@@ -392,9 +419,26 @@ export class Timeline extends Widget {
   private _atBottom(): boolean {
     const node = this.node;
     return (
-      node.scrollHeight > node.clientHeight &&
-      node.scrollTop + node.clientHeight >= node.scrollHeight - ROW_HEIGHT
+      node.scrollTop + node.clientHeight >= node.scrollHeight - ROW_HEIGHT / 2
     );
+  }
+
+  /** Scrolled by the user (or by us): follow the tail only while at the bottom. */
+  private _onScroll(): void {
+    if (this.node.clientHeight === 0) {
+      return; // hidden: no layout to judge by
+    }
+    this._follow = this._atBottom();
+    if (this._follow) {
+      this._setUnseen(0);
+    }
+  }
+
+  private _setUnseen(count: number): void {
+    this._unseen = count;
+    this._jump.hidden = count === 0;
+    this._jump.textContent = this._trans._n('%1 new ↓', '%1 new ↓', count);
+    this._jump.title = this._trans.__('Jump to the newest execution');
   }
 
   private _scrollIntoView(index: number): void {
@@ -405,6 +449,8 @@ export class Timeline extends Widget {
     } else if (top + ROW_HEIGHT > node.scrollTop + node.clientHeight) {
       node.scrollTop = top + ROW_HEIGHT - node.clientHeight;
     }
+    // A chosen row stays in sight: follow the tail only if it is the newest one.
+    this._follow = this._atBottom();
     this._render();
   }
 
@@ -447,6 +493,9 @@ export class Timeline extends Widget {
   private _loading = false;
   private _failed = false;
   private _selectedId: number | null = null;
+  private _follow = true;
+  private _unseen = 0;
+  private readonly _jump = h('button', 'cellops-timeline-jump jp-mod-styled');
 }
 
 export interface ITimelineOptions {

@@ -1,12 +1,22 @@
 from __future__ import annotations
 
+from typing import Any
+
 from jupyter_server.auth.decorator import authorized
 
 from ..activity import ActivityHub
 from ..registry import Registry
 from ..registry.lineage import NotYetRecorded, lineage_notebook
-from ..registry.store import IdempotencyKeyReused
-from ..schemas import AliasSet, Model, ModelVersion, ModelVersionCreate, ModelVersionUpdate, Page
+from ..registry.store import IdempotencyKeyReused, InUse
+from ..schemas import (
+    AliasSet,
+    Model,
+    ModelUpdate,
+    ModelVersion,
+    ModelVersionCreate,
+    ModelVersionUpdate,
+    Page,
+)
 from .base import ApiError, ApiHandler
 from .openapi import Param, operation, query
 
@@ -19,6 +29,19 @@ class RegistryHandler(ApiHandler):
     def version_arg(self, version: str) -> int:
         return self.id_arg(version, "model version", maximum=MAX_VERSION)
 
+    def archived_arg(self) -> bool:
+        raw = self.get_query_argument("archived", "false").lower()
+        if raw not in ("true", "false", "1", "0"):
+            raise ApiError(400, f"archived must be true or false, not {raw[:30]!r}")
+        return raw in ("true", "1")
+
+    async def change(self, fn: Any, *args: Any) -> Any:
+        """A registry change; 409 naming what uses the model or version if refused."""
+        try:
+            return await self.call(fn, *args)
+        except InUse as exc:
+            raise ApiError(409, str(exc), exc.detail) from None
+
     def model_changed(self, name: str) -> None:
         """Wake the sidebars waiting on /events: the Models tab refetches."""
         hub: ActivityHub | None = self.settings.get("cellops_activity")
@@ -27,6 +50,12 @@ class RegistryHandler(ApiHandler):
 
 
 MAX_VERSION = 999_999_999  # the OpenAPI document's bound of a version number
+
+ARCHIVED = Param(
+    "archived",
+    "true: include archived ones (hidden by default).",
+    schema={"type": "string", "enum": ["true", "false", "1", "0"]},
+)
 
 IDEMPOTENCY_KEY = Param(
     "Idempotency-Key",
@@ -38,14 +67,17 @@ IDEMPOTENCY_KEY = Param(
 
 class ModelsHandler(RegistryHandler):
     @operation(
-        "Registered models, most recently changed first",
+        "Registered models, most recently changed first (archived ones with ?archived=true)",
         Page[Model],
-        params=[query.cursor, query.limit],
+        params=[query.cursor, query.limit, ARCHIVED],
     )
     @authorized
     async def get(self) -> None:
         page = await self.call(
-            self.registry.list_models, self.get_query_argument("cursor", None), self.query_limit()
+            self.registry.list_models,
+            self.get_query_argument("cursor", None),
+            self.query_limit(),
+            self.archived_arg(),
         )
         self.write_json(page)
 
@@ -56,12 +88,39 @@ class ModelHandler(RegistryHandler):
     async def get(self, name: str) -> None:
         self.write_json(await self.call(self.registry.get_model, name))
 
+    @operation(
+        "Archive a model (hidden from the list; its versions stay loadable) or unarchive "
+        "it; 409 while it has an alias",
+        Model,
+        body=ModelUpdate,
+    )
+    @authorized
+    async def patch(self, name: str) -> None:
+        body = await self.body_as(ModelUpdate)
+        model = await self.change(self.registry.update_model, name, body)
+        self.model_changed(name)
+        self.write_json(model)
+
+    @operation(
+        "Delete a model, its versions and the artifacts no other version has; 409 while "
+        "it has an alias",
+        None,
+        status=204,
+    )
+    @authorized
+    async def delete(self, name: str) -> None:
+        await self.change(self.registry.delete_model, name)
+        self.model_changed(name)
+        self.set_status(204)
+        self.finish()
+
 
 class ModelVersionsHandler(RegistryHandler):
     @operation(
-        "Versions of a model, newest first, with lineage resolved",
+        "Versions of a model, newest first, with lineage resolved (archived ones with "
+        "?archived=true)",
         Page[ModelVersion],
-        params=[query.cursor, query.limit],
+        params=[query.cursor, query.limit, ARCHIVED],
     )
     @authorized
     async def get(self, name: str) -> None:
@@ -70,6 +129,7 @@ class ModelVersionsHandler(RegistryHandler):
             name,
             self.get_query_argument("cursor", None),
             self.query_limit(),
+            self.archived_arg(),
         )
         self.write_json(page)
 
@@ -111,16 +171,32 @@ class ModelVersionHandler(RegistryHandler):
         self.write_json(await self.call(self.registry.get_version, name, self.version_arg(version)))
 
     @operation(
-        "Change a version's description or replace its tags", ModelVersion, body=ModelVersionUpdate
+        "Change a version's description, replace its tags, or archive it (hidden from the "
+        "list, still loadable; 409 while an alias points at it) or unarchive it",
+        ModelVersion,
+        body=ModelVersionUpdate,
     )
     @authorized
     async def patch(self, name: str, version: str) -> None:
         body = await self.body_as(ModelVersionUpdate)
-        updated = await self.call(
+        updated = await self.change(
             self.registry.update_version, name, self.version_arg(version), body
         )
         self.model_changed(updated.model)
         self.write_json(updated)
+
+    @operation(
+        "Delete a version and its artifact unless another version has the same bytes; "
+        "409 while an alias points at it. Its number is not given out again",
+        None,
+        status=204,
+    )
+    @authorized
+    async def delete(self, name: str, version: str) -> None:
+        await self.change(self.registry.delete_version, name, self.version_arg(version))
+        self.model_changed(name)
+        self.set_status(204)
+        self.finish()
 
 
 class ModelAliasHandler(RegistryHandler):
@@ -128,7 +204,7 @@ class ModelAliasHandler(RegistryHandler):
     @authorized
     async def put(self, name: str, alias: str) -> None:
         body = await self.body_as(AliasSet)
-        model = await self.call(self.registry.set_alias, name, alias, body.version)
+        model = await self.change(self.registry.set_alias, name, alias, body.version)
         self.model_changed(model.name)
         self.write_json(model)
 

@@ -3,11 +3,17 @@
 Handlers declare each operation with ``@operation``; ``build_document`` walks the
 route table and turns those declarations and the models' JSON schemas into the
 document served at ``/cellops/api/v1/openapi.json``.
+
+``python -m cellops_server.api.openapi --write extension/openapi.json`` writes it to the
+file the frontend's types are generated from (``jlpm build:api``).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -15,6 +21,8 @@ from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
+from pydantic_core import core_schema
 
 from .. import __version__
 from ..bounds import MAX_INT
@@ -82,6 +90,7 @@ class Operation:
     binary: bool
     notebook: bool
     raw_body: bool
+    document: str | None
 
 
 def operation(
@@ -94,10 +103,11 @@ def operation(
     binary: bool = False,
     notebook: bool = False,
     raw_body: bool = False,
+    document: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def attach(method: Callable[..., Any]) -> Callable[..., Any]:
         method.__cellops_operation__ = Operation(  # type: ignore[attr-defined]
-            summary, response, params or [], body, status, binary, notebook, raw_body
+            summary, response, params or [], body, status, binary, notebook, raw_body, document
         )
         return method
 
@@ -126,8 +136,29 @@ def _path_parameter(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
+class _WireSchema(GenerateJsonSchema):
+    """Responses list every field as required: the server writes them all (defaults included).
+
+    A model both sent and answered (a PUT echoing its body) thus gets two schemas,
+    ``Name-Input`` and ``Name-Output``.
+    """
+
+    def field_is_required(
+        self,
+        field: core_schema.ModelField | core_schema.DataclassField | core_schema.TypedDictField,
+        total: bool,
+    ) -> bool:
+        if self.mode == "serialization":
+            return not field.get("serialization_exclude")
+        return super().field_is_required(field, total)
+
+
+# (model, mode) -> the $ref objects pointing at its schema; filled once all are known.
+_Refs = dict[tuple[type[BaseModel], JsonSchemaMode], list[dict[str, str]]]
+
+
 def build_document(routes: list[tuple[str, type[ApiHandler]]]) -> dict[str, Any]:
-    models: dict[str, type[BaseModel]] = {"ErrorBody": ErrorBody}
+    refs: _Refs = {}
     paths: dict[str, Any] = {}
     for pattern, handler in routes:
         for verb in ("get", "post", "put", "patch", "delete"):
@@ -137,18 +168,18 @@ def build_document(routes: list[tuple[str, type[ApiHandler]]]) -> dict[str, Any]
                 continue
             target = getattr(method, "__wrapped__", method)
             path, names = _path_template(pattern, target)
-            paths.setdefault(path, {})[verb] = _operation(op, names, models)
-    components = {}
-    for name, model in models.items():
-        schema = model.model_json_schema(ref_template=REF)
-        components.update(schema.pop("$defs", {}))
-        components[name] = schema
+            paths.setdefault(path, {})[verb] = _operation(op, names, refs)
+    keys = list(refs)
+    resolved, defs = models_json_schema(keys, ref_template=REF, schema_generator=_WireSchema)
+    for key in keys:
+        for ref in refs[key]:
+            ref.update(resolved[key])
     return {
         "openapi": "3.1.0",
         "info": {"title": "cellops API", "version": __version__},
         "servers": [{"url": "/cellops/api/v1"}],
         "components": {
-            "schemas": components,
+            "schemas": dict(sorted(defs.get("$defs", {}).items())),
             "securitySchemes": {
                 "token": {"type": "apiKey", "in": "header", "name": "Authorization"}
             },
@@ -158,24 +189,24 @@ def build_document(routes: list[tuple[str, type[ApiHandler]]]) -> dict[str, Any]
     }
 
 
-def _ref(model: type[BaseModel], models: dict[str, type[BaseModel]]) -> dict[str, str]:
-    name = model.__name__.replace("[", "_").replace("]", "").replace(",", "_").replace(" ", "")
-    models[name] = model
-    return {"$ref": REF.format(model=name)}
+def _ref(model: type[BaseModel], mode: JsonSchemaMode, refs: _Refs) -> dict[str, str]:
+    ref: dict[str, str] = {}
+    refs.setdefault((model, mode), []).append(ref)
+    return ref
 
 
-def _operation(
-    op: Operation, path_params: list[str], models: dict[str, type[BaseModel]]
-) -> dict[str, Any]:
-    error = {"application/json": {"schema": _ref(ErrorBody, models)}}
+def _operation(op: Operation, path_params: list[str], refs: _Refs) -> dict[str, Any]:
+    error = {"application/json": {"schema": _ref(ErrorBody, "serialization", refs)}}
     if op.binary:
         ok = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
-    elif op.notebook:
-        ok = {
-            "application/json": {"schema": {"type": "object", "description": "nbformat 4 notebook"}}
-        }
+    elif op.notebook or op.document:
+        # A JSON object defined elsewhere (nbformat, OpenAPI), not by a model here.
+        what = op.document or "nbformat 4 notebook"
+        ok = {"application/json": {"schema": {"type": "object", "description": what}}}
+    elif op.response is not None:
+        ok = {"application/json": {"schema": _ref(op.response, "serialization", refs)}}
     else:
-        ok = {"application/json": {"schema": _ref(op.response, models)}} if op.response else {}
+        ok = {}
     spec: dict[str, Any] = {
         "summary": op.summary,
         "parameters": [_path_parameter(n) for n in path_params]
@@ -200,7 +231,7 @@ def _operation(
     if op.body is not None:
         spec["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _ref(op.body, models)}},
+            "content": {"application/json": {"schema": _ref(op.body, "validation", refs)}},
         }
     elif op.raw_body:
         spec["requestBody"] = {
@@ -213,6 +244,33 @@ def _operation(
 
 
 class OpenApiHandler(ApiHandler):
+    @operation("This document", None, document="OpenAPI 3.1 document")
     @authorized
     async def get(self) -> None:
         self.write_json(self.settings["cellops_openapi"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m cellops_server.api.openapi",
+        description="Print the OpenAPI document of /cellops/api/v1, or write it to a file.",
+    )
+    parser.add_argument("--write", metavar="PATH", help="write it here instead of stdout")
+    args = parser.parse_args(argv)
+    from .routes import openapi_document  # routes imports this module
+
+    text = dump(openapi_document())
+    if args.write:
+        with open(args.write, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+def dump(document: dict[str, Any]) -> str:
+    """The committed file's form: stable, diffable, one trailing newline."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -27,21 +27,23 @@ from .models import (
     ModelVersionNotebookHandler,
     ModelVersionsHandler,
 )
-from .notebooks import NotebooksHandler
+from .notebooks import NotebookCellsHandler, NotebooksHandler
 from .openapi import OpenApiHandler, build_document
 from .runs import RunExecutionsHandler, RunHandler, RunsHandler
 from .settings import SettingsHandler
-from .status import NotFoundHandler, StatusHandler
+from .status import KernelBacklogHandler, NotFoundHandler, StatusHandler
 from .versions import VersionDiffHandler, VersionHandler, VersionRestoreHandler, VersionsHandler
 
 API_PREFIX = "/cellops/api/v1"
 
 ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/status", StatusHandler),
+    (r"/status/kernels", KernelBacklogHandler),
     (r"/openapi.json", OpenApiHandler),
     (r"/settings", SettingsHandler),
     (r"/events", EventsHandler),
     (r"/notebooks", NotebooksHandler),
+    (r"/notebooks/([^/]+)/cells", NotebookCellsHandler),
     (r"/runs", RunsHandler),
     # Ids are matched as any segment: a non-number gets a 400 saying so (base.id_arg), not a 404.
     (r"/runs/([^/]+)", RunHandler),
@@ -66,7 +68,7 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/models/([^/]+)/aliases/([^/]+)", ModelAliasHandler),
 ]
 
-LOCAL_ONLY: set[type[ApiHandler]] = {VersionRestoreHandler, SettingsHandler}
+LOCAL_ONLY: set[type[ApiHandler]] = {VersionRestoreHandler, SettingsHandler, KernelBacklogHandler}
 TEAM_ONLY: set[type[ApiHandler]] = {IngestHandler}
 
 

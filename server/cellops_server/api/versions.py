@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import posixpath
+from datetime import datetime, timezone
 from typing import Any
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
 
-from ..schemas import Page, RestoreRequest, RestoreResult, Version, VersionDiff
+from ..activity import ActivityHub
+from ..schemas import Page, RestoreRequest, RestoreResult, Version, VersionDiff, VersionUpdate
 from ..versions import restored_path
 from .base import ApiError, ApiHandler
 from .openapi import NOTEBOOK_IDENTITY, operation, query
@@ -36,6 +38,24 @@ class VersionHandler(ApiHandler):
         self.write_json(
             await self.call(self.store.version_notebook, self.id_arg(version_id, "version id"))
         )
+
+    @operation(
+        "Name and/or pin a version (only the notebook's owner, in team mode)",
+        Version,
+        body=VersionUpdate,
+    )
+    @authorized
+    async def patch(self, version_id: str) -> None:
+        vid = self.id_arg(version_id, "version id")
+        body = await self.body_as(VersionUpdate)
+        team_user = getattr(self, "team_user", None)  # owners are checked in team mode
+        version = await self.call(
+            self.store.update_version, vid, body, team_user.name if team_user else None
+        )
+        hub: ActivityHub | None = self.settings.get("cellops_activity")
+        if hub is not None:  # the notebook's sidebars refetch its versions
+            hub.publish([version.notebook])
+        self.write_json(version)
 
 
 class VersionDiffHandler(ApiHandler):
@@ -75,7 +95,8 @@ class VersionRestoreHandler(ApiHandler):
             )
         request = await self.body_as(RestoreRequest)
         notebook = await self.version_notebook(self.id_arg(version_id, "version id"))
-        meta = notebook.get("metadata", {}).get("cellops", {})
+        meta = notebook.setdefault("metadata", {}).setdefault("cellops", {})
+        meta["restored_from"] = restored_from(meta)
         if request.path is None:
             path = await _default_path(contents, meta)
         else:
@@ -139,3 +160,13 @@ async def _names_in(contents: Any, folder: str) -> set[str]:
     except Exception:
         return set()
     return {item["path"] for item in model.get("content") or []}
+
+
+def restored_from(meta: dict[str, Any]) -> dict[str, Any]:
+    """Where a restored notebook came from (its ``cellops.restored_from`` metadata)."""
+    return {
+        "path": meta.get("notebook"),
+        "version": meta.get("version"),
+        "version_id": meta.get("version_id"),
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

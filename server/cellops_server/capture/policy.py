@@ -1,12 +1,15 @@
 """What to record: the user's tracking settings, applied to the tracker and kept on disk.
 
-JupyterLab pushes its settings (`PUT /settings`) whenever they change; they are saved so a
-restarted server honours them before any browser connects. An administrator's
-``CellopsConfig.enabled = False`` wins over any user setting.
+This file is the one source of truth. JupyterLab reads it on load (`GET /settings`) into its
+settings editor and sends the user's changes back (`PUT /settings`); a change made any other
+way reaches open pages as a ``settings`` activity event. It is saved so a restarted server
+honours it before any browser connects. An administrator's ``CellopsConfig.enabled = False``
+wins over any user setting.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 from pathlib import Path
@@ -39,6 +42,15 @@ class TrackingPolicy:
 
     def tracks(self, notebook: str) -> bool:
         return self.tracker.enabled and not self.tracker.is_excluded(notebook)
+
+    def excluded_by(self, notebook: str) -> str | None:
+        """The first exclude pattern (as the user wrote it) matching `notebook`, or None;
+        the same test as the tracker's, so the sidebar can name the pattern to change."""
+        path = notebook.strip("/")
+        return next(
+            (p for p in self.settings.exclude if fnmatch.fnmatchcase(path, p.strip("/"))),
+            None,
+        )
 
     def _apply(self) -> None:
         self.tracker.enabled = self.allowed and self.settings.tracking

@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,12 +23,14 @@ from cellops.serialize import UnsafeModelError, check, is_skops_file
 from ..schemas import (
     Lineage,
     Model,
+    ModelUpdate,
     ModelVersion,
     ModelVersionCreate,
     ModelVersionUpdate,
     Page,
 )
 from ..store import NotFound, Store
+from ..store.blobs import BlobNotFound
 from ..store.errors import NotOwner
 from ..store.pagination import BY_NUMBER, BY_TIME_AND_ID, decode_cursor, encode_cursor
 from ..store.tables import (
@@ -49,6 +51,14 @@ class UnsafeArtifact(ValueError):
     def __init__(self, message: str, detail: dict[str, list[str]]) -> None:
         super().__init__(message)
         self.detail = detail
+
+
+class InUse(Exception):
+    """A 409: an alias (later: a deployment) uses the model or version; ``detail`` names it."""
+
+    def __init__(self, message: str, usages: list[str]) -> None:
+        super().__init__(message)
+        self.detail = {"used_by": usages}
 
 
 class IdempotencyKeyReused(Exception):
@@ -151,6 +161,11 @@ class Registry:
             if idempotency_key is not None:
                 earlier = _version_by_key(conn, model.id, idempotency_key, digest)
             if earlier is None:
+                # Again under the lock: a version deleted meanwhile may have removed the bytes.
+                if self.artifacts.size(body.artifact) is None:
+                    raise ValueError(
+                        f"upload the artifact first: PUT /artifacts/{body.artifact} with its bytes"
+                    )
                 number = self._insert_version(conn, model, row, body.alias)
         if earlier is not None:
             return self.get_version(name, earlier), False
@@ -165,7 +180,8 @@ class Registry:
         conn.execute(
             sa.update(models)
             .where(models.c.id == model.id)
-            .values(latest_version=number, updated_at=row["created_at"])
+            # A new version brings an archived model back into the list.
+            .values(latest_version=number, updated_at=row["created_at"], archived=False)
         )
         if alias is not None:
             self._point_alias(conn, model.id, alias, number)
@@ -177,8 +193,12 @@ class Registry:
             changes["description"] = body.description
         if body.tags is not None:
             changes["tags"] = body.tags
+        if body.archived is not None:
+            changes["archived"] = body.archived
         with self._write() as conn:
             model_id = self._version_id(conn, name, number)[0]
+            if body.archived:
+                _refuse_if_used(conn, name, model_id, number, "archive")
             if changes:
                 conn.execute(
                     sa.update(model_versions)
@@ -192,7 +212,15 @@ class Registry:
     def set_alias(self, name: str, alias: str, number: int) -> Model:
         check_alias(alias)
         with self._write() as conn:
-            model_id = self._version_id(conn, name, number)[0]
+            model_id, version_id = self._version_id(conn, name, number)
+            if conn.scalar(
+                sa.select(model_versions.c.archived).where(model_versions.c.id == version_id)
+            ):
+                raise InUse(
+                    f"model {name!r} version {number} is archived: unarchive it before "
+                    f"pointing the alias {alias!r} at it",
+                    [],
+                )
             self._point_alias(conn, model_id, alias, number)
             self._touch(conn, model_id)
         return self.get_model(name)
@@ -209,6 +237,59 @@ class Registry:
             if not gone:
                 raise NotFound(f"model {name!r} has no alias {alias!r}")
             self._touch(conn, model_id)
+
+    def update_model(self, name: str, body: ModelUpdate) -> Model:
+        """Archive (refused while the model has an alias) or unarchive a model."""
+        with self._write() as conn:
+            model_id = self._lock_existing(conn, name)
+            if body.archived:
+                _refuse_if_used(conn, name, model_id, None, "archive")
+            conn.execute(
+                sa.update(models)
+                .where(models.c.id == model_id)
+                .values(archived=body.archived, updated_at=_now())
+            )
+        return self.get_model(name)
+
+    def delete_version(self, name: str, number: int) -> None:
+        """Remove a version (refused while something uses it) and its artifact, unless
+        another version has the same bytes. Its number is never given out again."""
+        with self._write() as conn:
+            model_id = self._lock_existing(conn, name)
+            version_id = self._version_id(conn, name, number)[1]
+            _refuse_if_used(conn, name, model_id, number, "delete")
+            sha = conn.scalar(
+                sa.select(model_versions.c.artifact).where(model_versions.c.id == version_id)
+            )
+            conn.execute(sa.delete(model_versions).where(model_versions.c.id == version_id))
+            self._touch(conn, model_id)
+            orphans = _unreferenced(conn, {sha})
+        self._remove_artifacts(orphans)
+
+    def delete_model(self, name: str) -> None:
+        """Remove a model with all its versions (refused while it has an alias), and the
+        artifacts no other model's version has. The name can then be registered anew."""
+        with self._write() as conn:
+            model_id = self._lock_existing(conn, name)
+            _refuse_if_used(conn, name, model_id, None, "delete")
+            shas = set(
+                conn.scalars(
+                    sa.select(model_versions.c.artifact).where(
+                        model_versions.c.model_id == model_id
+                    )
+                )
+            )
+            conn.execute(sa.delete(model_versions).where(model_versions.c.model_id == model_id))
+            conn.execute(sa.delete(model_aliases).where(model_aliases.c.model_id == model_id))
+            conn.execute(sa.delete(models).where(models.c.id == model_id))
+            orphans = _unreferenced(conn, shas)
+        self._remove_artifacts(orphans)
+
+    def _remove_artifacts(self, shas: set[str]) -> None:
+        # After the commit: a failed transaction must leave its versions' bytes in place.
+        for sha in shas:
+            with suppress(BlobNotFound):
+                self.artifacts.path(sha).unlink(missing_ok=True)
 
     def _check_artifact(self, sha: str) -> None:
         """Refuse a model file that would run code or read out of bounds in whoever loads it.
@@ -228,9 +309,16 @@ class Registry:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def list_models(self, cursor: str | None = None, limit: int = 50) -> Page[Model]:
+    def list_models(
+        self, cursor: str | None = None, limit: int = 50, archived: bool = False
+    ) -> Page[Model]:
+        """Models, most recently changed first; archived ones only with ``archived``."""
         _check_limit(limit)
-        q = sa.select(models).order_by(models.c.updated_at.desc(), models.c.id.desc())
+        q = sa.select(models, _highest_version()).order_by(
+            models.c.updated_at.desc(), models.c.id.desc()
+        )
+        if not archived:
+            q = q.where(models.c.archived == sa.false())
         key = decode_cursor(cursor, BY_TIME_AND_ID)
         if key:
             at = sa.literal(key[0], models.c.updated_at.type)
@@ -252,17 +340,22 @@ class Registry:
     def get_model(self, name: str) -> Model:
         check_model_name(name)
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(models).where(models.c.name == name)).first()
+            row = conn.execute(
+                sa.select(models, _highest_version()).where(models.c.name == name)
+            ).first()
             if row is None:
                 raise NotFound(f"no model named {name!r}")
             return _model(row, self._aliases(conn, [row.id]).get(row.id, {}))
 
     def list_versions(
-        self, name: str, cursor: str | None = None, limit: int = 50
+        self, name: str, cursor: str | None = None, limit: int = 50, archived: bool = False
     ) -> Page[ModelVersion]:
+        """Versions, newest first; archived ones only with ``archived``."""
         check_model_name(name)
         _check_limit(limit)
         q = self._version_query().where(models.c.name == name)
+        if not archived:
+            q = q.where(model_versions.c.archived == sa.false())
         q = q.order_by(model_versions.c.version.desc())
         key = decode_cursor(cursor, BY_NUMBER)
         if key:
@@ -328,6 +421,17 @@ class Registry:
     def _touch(self, conn: sa.Connection, model_id: int) -> None:
         conn.execute(sa.update(models).where(models.c.id == model_id).values(updated_at=_now()))
 
+    def _lock_existing(self, conn: sa.Connection, name: str) -> int:
+        """An existing model's id, its row locked until the transaction ends (as
+        registrations lock it: no version is added while it is deleted)."""
+        check_model_name(name)
+        model_id = conn.scalar(
+            sa.select(models.c.id).where(models.c.name == name).with_for_update()
+        )
+        if model_id is None:
+            raise NotFound(f"no model named {name!r}")
+        return model_id
+
     def _model_id(self, conn: sa.Connection, name: str) -> int:
         check_model_name(name)
         model_id = conn.scalar(sa.select(models.c.id).where(models.c.name == name))
@@ -378,6 +482,7 @@ class Registry:
             mv.c.created_at,
             mv.c.lineage_msg_id,
             mv.c.data_fingerprints,
+            mv.c.archived,
             executions.c.id.label("execution_id"),
             executions.c.run_id,
             notebooks.c.path.label("notebook"),
@@ -405,14 +510,26 @@ class Registry:
         )
 
 
+def _highest_version() -> sa.ColumnElement[Any]:
+    """A model's highest remaining version: what "latest" means once versions can be deleted
+    (the ``latest_version`` column stays the counter, so numbers are never given out again)."""
+    return (
+        sa.select(sa.func.max(model_versions.c.version))
+        .where(model_versions.c.model_id == models.c.id)
+        .scalar_subquery()
+        .label("highest_version")
+    )
+
+
 def _model(r: Any, aliases: dict[str, int]) -> Model:
     return Model(
         name=r.name,
         description=r.description,
-        latest_version=r.latest_version,
+        latest_version=r.highest_version or 0,
         aliases=aliases,
         created_at=r.created_at,
         updated_at=r.updated_at,
+        archived=r.archived,
     )
 
 
@@ -441,7 +558,44 @@ def _version(r: Any, aliases: dict[str, int]) -> ModelVersion:
             notebook=r.notebook,
             data_fingerprints=r.data_fingerprints,
         ),
+        archived=r.archived,
     )
+
+
+def usages(conn: sa.Connection, model_id: int, number: int | None) -> list[str]:
+    """What uses a model's version (``number``), or the model (None), in words: what must
+    be moved or removed before it can be archived or deleted. Deployments add theirs here."""
+    q = sa.select(model_aliases.c.alias, model_aliases.c.version).where(
+        model_aliases.c.model_id == model_id
+    )
+    if number is not None:
+        q = q.where(model_aliases.c.version == number)
+    rows = conn.execute(q.order_by(model_aliases.c.alias))
+    return [f"alias {r.alias!r} (on v{r.version})" for r in rows]
+
+
+def _refuse_if_used(
+    conn: sa.Connection, name: str, model_id: int, number: int | None, action: str
+) -> None:
+    found = usages(conn, model_id, number)
+    if not found:
+        return
+    what = f"model {name!r}" if number is None else f"model {name!r} version {number}"
+    raise InUse(
+        f"cannot {action} {what}: it is used by {', '.join(found)}; move or remove "
+        f"{'it' if len(found) == 1 else 'them'} first",
+        found,
+    )
+
+
+def _unreferenced(conn: sa.Connection, shas: set[str]) -> set[str]:
+    """Which of these artifacts no remaining version points at."""
+    if not shas:
+        return set()
+    used = conn.scalars(
+        sa.select(model_versions.c.artifact).where(model_versions.c.artifact.in_(shas)).distinct()
+    )
+    return shas - set(used)
 
 
 def _check_lineage_owner(conn: sa.Connection, msg_id: str | None, owner: str | None) -> None:

@@ -19,22 +19,24 @@ from ..schemas import (
     Run,
     Version,
     VersionDiff,
+    VersionUpdate,
 )
-from ..versions import build_notebook, diff_cells
+from ..versions import build_notebook, clean_name, described, diff_cells
+from . import run_queries
 from .blobs import FileBlobStore
 from .engine import create_engine, migrate
 from .pagination import (
     BY_ID,
     BY_NUMBER,
     BY_SEQ_AND_ID,
-    BY_TIME_AND_ID,
     decode_cursor,
     encode_cursor,
 )
 from .records import Record, RecordLike
+from .run_queries import RunQuery
 from .set_aside import ingest_batch
 from .tables import executions, notebooks, runs, texts, versions
-from .version_storage import load_state
+from .version_storage import load_state, set_marks, version_notes
 
 MAX_LIMIT = 500
 P = TypeVar("P", bound=Page[Any])
@@ -94,72 +96,36 @@ class Store:
     # -- notebooks and runs -------------------------------------------------------------
 
     def list_notebooks(self, cursor: str | None = None, limit: int = 50) -> Page[Notebook]:
-        original = notebooks.alias("original")
-        q = (
-            sa.select(notebooks, original.c.path.label("copied_from_path"))
-            .outerjoin(original, original.c.id == notebooks.c.copied_from)
-            .order_by(notebooks.c.last_activity_at.desc(), notebooks.c.id.desc())
-        )
-        key = decode_cursor(cursor, BY_TIME_AND_ID)
-        if key:
-            at = sa.literal(key[0], notebooks.c.last_activity_at.type)
-            q = q.where(
-                sa.or_(
-                    notebooks.c.last_activity_at < at,
-                    sa.and_(notebooks.c.last_activity_at == at, notebooks.c.id < key[1]),
-                )
-            )
-        return self._page(
-            Page[Notebook],
-            q,
-            limit,
-            lambda r: Notebook(
-                id=r.id,
-                path=r.path,
-                owner=r.owner,
-                repo=r.repo,
-                repo_path=r.repo_path,
-                copied_from=r.copied_from_path,
-                runs=r.runs_count,
-                executions=r.executions_count,
-                versions=r.versions_count,
-                created_at=r.created_at,
-                last_activity_at=r.last_activity_at,
-            ),
-            lambda r: [r.last_activity_at.isoformat(), r.id],
-        )
+        """Every tracked notebook, most recently active first (notebook_queries.py)."""
+        from .notebook_queries import NotebookFilter, list_team_notebooks  # imports this module
+
+        return list_team_notebooks(self, NotebookFilter(), cursor, limit)
 
     def list_runs(
-        self, notebook: NotebookArg | None = None, cursor: str | None = None, limit: int = 50
+        self,
+        notebook: NotebookArg | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+        query: RunQuery | None = None,
     ) -> Page[Run]:
-        q = (
-            sa.select(runs, notebooks.c.path)
-            .join(notebooks, notebooks.c.id == runs.c.notebook_id)
-            .order_by(runs.c.id.desc())
-        )
-        if notebook is not None:
-            nb = self.notebook_id(notebook)
-            if nb is None:
-                return Page[Run](items=[], next=None)
-            q = q.where(runs.c.notebook_id == nb)
-        key = decode_cursor(cursor, BY_ID)
-        if key:
-            q = q.where(runs.c.id < key[0])
-        page = self._page(Page[Any], q, limit, lambda r: r, lambda r: [r.id])
-        counts = self._run_counts([r.id for r in page.items])
-        items = [self._run(r, counts.get(r.id, (0, 0))) for r in page.items]
-        return Page[Run](items=items, next=page.next)
+        """Runs newest first (or as ``query`` filters and sorts them): store/run_queries.py."""
+        return run_queries.list_runs(self, notebook, cursor, limit, query)
 
     def get_run(self, run_id: int) -> Run:
+        found = run_queries.describe_runs(self, [run_id])
+        if not found:
+            raise NotFound(f"no run with id {run_id}")
+        return found[0]
+
+    def _run_rows(self, run_ids: list[int]) -> dict[int, Any]:
+        """Run rows (with their notebook's path) by id."""
         with self.engine.connect() as conn:
-            row = conn.execute(
+            rows = conn.execute(
                 sa.select(runs, notebooks.c.path)
                 .join(notebooks, notebooks.c.id == runs.c.notebook_id)
-                .where(runs.c.id == run_id)
-            ).first()
-        if row is None:
-            raise NotFound(f"no run with id {run_id}")
-        return self._run(row, self._run_counts([run_id]).get(run_id, (0, 0)))
+                .where(runs.c.id.in_(run_ids))
+            )
+            return {r.id: r for r in rows}
 
     def _run(self, r: Any, counts: tuple[int, int]) -> Run:
         return Run(
@@ -296,10 +262,35 @@ class Store:
         key = decode_cursor(cursor, BY_NUMBER)
         if key:
             q = q.where(versions.c.number < key[0])
-        return self._page(Page[Version], q, limit, self._version, lambda r: [r.number])
+        page = self._page(Page[Version], q, limit, self._version, lambda r: [r.number])
+        return page.model_copy(update={"items": self._described(nb, page.items)})
 
     def get_version(self, version_id: int) -> Version:
-        return self._version(self._version_row(version_id))
+        row = self._version_row(version_id)
+        return self._described(row.notebook_id, [self._version(row)])[0]
+
+    def update_version(
+        self, version_id: int, update: VersionUpdate, caller: str | None = None
+    ) -> Version:
+        """Name and/or pin a version (``caller``: the team member asking; None embedded)."""
+        values: dict[str, object] = {}
+        if "name" in update.model_fields_set:
+            values["name"] = clean_name(update.name)
+        if update.pinned is not None:
+            values["pinned"] = update.pinned
+        with self.engine.begin() as conn:
+            if not set_marks(conn, version_id, values, caller):
+                raise NotFound(f"no version with id {version_id}")
+        return self.get_version(version_id)
+
+    def _described(self, notebook_id: int, items: list[Version]) -> list[Version]:
+        """Versions of one notebook with what each changed and its step (one query)."""
+        if not items:
+            return items
+        numbers = [v.number for v in items]
+        with self.engine.connect() as conn:
+            notes = version_notes(conn, notebook_id, min(numbers), max(numbers))
+        return [described(v, notes.get(v.number)) for v in items]
 
     def version_notebook(self, version_id: int) -> dict[str, Any]:
         """The version as an nbformat 4 notebook (a JSON-able dict)."""
@@ -317,10 +308,11 @@ class Store:
                 f"versions {a} and {b} belong to different notebooks ({ra.path}, {rb.path})"
             )
         added, removed, changed, unchanged = diff_cells(self._cells(ra), self._cells(rb))
+        va, vb = self._described(ra.notebook_id, [self._version(ra), self._version(rb)])
         return VersionDiff(
             notebook=ra.path,
-            from_version=self._version(ra),
-            to_version=self._version(rb),
+            from_version=va,
+            to_version=vb,
             added=added,
             removed=removed,
             changed=changed,
@@ -347,6 +339,8 @@ class Store:
             created_at=r.created_at,
             execution_id=r.execution_id,
             cells=r.cells_count,
+            name=r.name,
+            pinned=bool(r.pinned),
         )
 
     def _cells(self, version: Any) -> list[tuple[str, str]]:

@@ -127,6 +127,9 @@ versions = sa.Table(
     sa.Column("delta_deleted", JSON_OR_NULL),
     sa.Column("delta_cell_id", sa.String(128)),
     sa.Column("delta_code_sha", sa.String(64)),
+    # A name a person gave the version and whether they pinned it (migration 0008).
+    sa.Column("name", sa.String(100)),
+    sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("notebook_id", "number", name="uq_versions_notebook_number"),
 )
 
@@ -165,6 +168,8 @@ models = sa.Table(
     sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Archived: hidden from the default lists, still loadable (migration 0009).
+    sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_models_updated", "updated_at", "id"),
 )
 
@@ -194,6 +199,7 @@ model_versions = sa.Table(
     # answers this version; the same key with another body is refused.
     sa.Column("idempotency_key", sa.String(255)),
     sa.Column("request_digest", sa.String(64)),
+    sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
     sa.UniqueConstraint("model_id", "idempotency_key", name="uq_model_versions_idempotency_key"),
     sa.Index("ix_model_versions_msg", "lineage_msg_id"),

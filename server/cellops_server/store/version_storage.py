@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
-from .tables import texts, versions
+from .errors import NotOwner
+from .tables import executions, notebooks, texts, versions
 
 Cell = tuple[str, str]  # (cell id, code sha256)
 
@@ -160,3 +162,101 @@ def load_state(
     if number is not None and state.number != number:
         raise LookupError(f"notebook {notebook_id} has no version {number}")
     return state
+
+
+@dataclass(frozen=True)
+class VersionNotes:
+    """What one version changed since the one before it, and the step it belongs to."""
+
+    changed: int
+    added: int
+    removed: int
+    step: int  # number of the first version of its step
+
+
+def version_notes(
+    conn: sa.Connection, notebook_id: int, lo: int, hi: int
+) -> dict[int, VersionNotes]:
+    """Notes of a notebook's versions numbered ``lo``..``hi`` (a page), in one query.
+
+    The counts come from each row's delta and the cell counts of it and its parent (a delta
+    sets at most one cell: the count grows by one for a new cell). A step groups consecutive
+    versions of one run that each only added a cell, so that running a fresh notebook top
+    to bottom reads as one step; a named or pinned version is always a step of its own. A
+    step may reach back past ``lo``, so steps are computed over the notebook's versions up
+    to ``hi`` by window functions in the database: one scan, no query per version.
+    """
+    v = versions.c
+    by_number = {"order_by": v.number}
+    parent_cells = sa.func.lag(v.cells_count, 1, 0).over(**by_number)
+    rows = (
+        sa.select(
+            v.number,
+            v.cells_count,
+            v.delta_deleted,
+            v.delta_cell_id,
+            (v.cells_count - parent_cells).label("growth"),
+            executions.c.run_id,
+            sa.or_(v.name.is_not(None), v.pinned).label("marked"),
+        )
+        .select_from(versions)
+        .outerjoin(executions, executions.c.id == v.execution_id)
+        .where(v.notebook_id == notebook_id, v.number <= hi)
+        .subquery("rows")
+    )
+    adds_only = sa.and_(rows.c.growth == 1, sa.not_(rows.c.marked))
+    by_row_number = {"order_by": rows.c.number}
+    as_int = sa.case((adds_only, 1), else_=0)
+    with_parent = sa.select(
+        rows,
+        as_int.label("adds_only"),
+        sa.func.lag(as_int, 1, 0).over(**by_row_number).label("parent_adds_only"),
+        sa.func.lag(rows.c.run_id).over(**by_row_number).label("parent_run_id"),
+    ).subquery("with_parent")
+    w = with_parent.c
+    continues = sa.and_(w.adds_only == 1, w.parent_adds_only == 1, w.run_id == w.parent_run_id)
+    starts_at = sa.case((continues, None), else_=w.number)
+    stepped = sa.select(
+        with_parent, sa.func.max(starts_at).over(order_by=w.number).label("step")
+    ).subquery("stepped")
+    notes: dict[int, VersionNotes] = {}
+    for row in conn.execute(sa.select(stepped).where(stepped.c.number >= lo)):
+        notes[row.number] = _notes(row)
+    return notes
+
+
+def _notes(row: sa.Row[Any]) -> VersionNotes:
+    removed = len(row.delta_deleted or ())
+    legacy = row.delta_deleted is None and row.delta_cell_id is None  # stored before 0005
+    if legacy:  # only the counts are known: say the least that explains them
+        added, removed = max(row.growth, 0), max(-row.growth, 0)
+        changed = 1 if row.growth == 0 and row.number > 1 else 0
+    else:
+        added = row.growth + removed
+        changed = 1 if row.delta_cell_id is not None and added == 0 else 0
+    return VersionNotes(changed=changed, added=added, removed=removed, step=row.step)
+
+
+def set_marks(
+    conn: sa.Connection, version_id: int, values: dict[str, object], caller: str | None
+) -> bool:
+    """Set a version's ``name`` and/or ``pinned``; False if there is no such version.
+
+    In team mode (``caller`` set) only the member whose notebook it is may: a teammate's
+    names would otherwise rewrite how someone else's history reads. A git notebook (no
+    owner) is shared by everyone who works on the repository."""
+    row = conn.execute(
+        sa.select(notebooks.c.owner, notebooks.c.path, versions.c.number)
+        .join(notebooks, notebooks.c.id == versions.c.notebook_id)
+        .where(versions.c.id == version_id)
+    ).first()
+    if row is None:
+        return False
+    if caller is not None and row.owner is not None and row.owner != caller:
+        raise NotOwner(
+            f"version {row.number} of {row.path} is in {row.owner}'s notebook; "
+            "only they can name or pin it"
+        )
+    if values:
+        conn.execute(versions.update().where(versions.c.id == version_id).values(**values))
+    return True
