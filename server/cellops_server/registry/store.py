@@ -32,7 +32,13 @@ from ..schemas import (
 from ..store import NotFound, Store
 from ..store.blobs import BlobNotFound
 from ..store.errors import NotOwner
-from ..store.pagination import BY_NUMBER, BY_TIME_AND_ID, decode_cursor, encode_cursor
+from ..store.pagination import (
+    BY_NUMBER,
+    BY_TIME_AND_ID,
+    after_time_and_id,
+    decode_cursor,
+    encode_cursor,
+)
 from ..store.tables import (
     executions,
     model_aliases,
@@ -321,13 +327,7 @@ class Registry:
             q = q.where(models.c.archived == sa.false())
         key = decode_cursor(cursor, BY_TIME_AND_ID)
         if key:
-            at = sa.literal(key[0], models.c.updated_at.type)
-            q = q.where(
-                sa.or_(
-                    models.c.updated_at < at,
-                    sa.and_(models.c.updated_at == at, models.c.id < key[1]),
-                )
-            )
+            q = q.where(after_time_and_id(models.c.updated_at, models.c.id, key))
         with self.engine.connect() as conn:
             rows = list(conn.execute(q.limit(limit + 1)))
             page = rows[:limit]

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..schemas import Notebook, NotebookCell, NotebookCells, Page
-from .pagination import BY_TIME_AND_ID, decode_cursor, encode_cursor
+from .pagination import BY_TIME_AND_ID, after_time_and_id, decode_cursor, encode_cursor
 from .store import MAX_LIMIT, NotFound, Store
 from .tables import executions, notebooks, texts
 from .version_storage import load_state
@@ -45,13 +45,7 @@ def list_team_notebooks(
         q = q.where(notebooks.c.path.ilike(f"%{_like_escape(where.search)}%", escape="\\"))
     key = decode_cursor(cursor, BY_TIME_AND_ID)
     if key:
-        at = sa.literal(key[0], notebooks.c.last_activity_at.type)
-        q = q.where(
-            sa.or_(
-                notebooks.c.last_activity_at < at,
-                sa.and_(notebooks.c.last_activity_at == at, notebooks.c.id < key[1]),
-            )
-        )
+        q = q.where(after_time_and_id(notebooks.c.last_activity_at, notebooks.c.id, key))
     with store.engine.connect() as conn:
         rows = list(conn.execute(q.limit(limit + 1)))
     page = rows[:limit]

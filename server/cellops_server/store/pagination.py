@@ -13,6 +13,7 @@ import binascii
 import json
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from pydantic import Field, TypeAdapter, ValidationError
 
 from ..bounds import MAX_INT, StoredTime
@@ -63,3 +64,9 @@ def decode_cursor(cursor: str | None, key: CursorKey) -> list[Any] | None:
         return key.validate(raw)
     except (ValueError, binascii.Error, ValidationError):
         raise InvalidCursor(NOT_OURS) from None
+
+
+def after_time_and_id(time_col: Any, id_col: Any, key: list[Any]) -> Any:
+    """Rows after a BY_TIME_AND_ID cursor in newest-first order (ties broken by id)."""
+    at = sa.literal(key[0], time_col.type)
+    return sa.or_(time_col < at, sa.and_(time_col == at, id_col < key[1]))
