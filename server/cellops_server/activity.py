@@ -23,6 +23,7 @@ from typing import Literal
 
 from .schemas import ActivityEvent, EventsReply
 
+EventType = Literal["executions", "models", "settings", "comments", "reviews", "activity", "reset"]
 KEEP = 1000  # events remembered for clients that come back late
 
 
@@ -47,6 +48,18 @@ class ActivityHub:
         if models:
             self._emit("models", models=models)
 
+    def publish_comments(self, notebooks: Iterable[str] = (), models: Iterable[str] = ()) -> None:
+        """Comments on these notebooks (paths) or models changed: open threads refetch."""
+        self._emit("comments", notebooks=sorted(set(notebooks)), models=sorted(set(models)))
+
+    def publish_reviews(self, models: Iterable[str]) -> None:
+        """Review requests or verdicts of these models changed."""
+        self._emit("reviews", models=sorted(set(models)))
+
+    def publish_activity(self, users: Iterable[str] = ()) -> None:
+        """The team's feed grew; ``users`` have something new in their inbox (a toast)."""
+        self._emit("activity", users=sorted(set(users)))
+
     def publish_settings(self) -> None:
         """The tracking settings changed: open pages reload them (GET /settings)."""
         self._emit("settings")
@@ -59,14 +72,15 @@ class ActivityHub:
     def relay(self, events: Iterable[ActivityEvent]) -> None:
         """Publish another hub's events (the team backend's) under this hub's numbers."""
         for event in events:
-            self._emit(event.type, event.notebooks, event.models, event.at)
+            self._emit(event.type, event.notebooks, event.models, event.at, event.users)
 
     def _emit(
         self,
-        event_type: Literal["executions", "models", "settings", "reset"],
+        event_type: EventType,
         notebooks: list[str] | None = None,
         models: list[str] | None = None,
         at: datetime | None = None,
+        users: list[str] | None = None,
     ) -> None:
         self.last += 1
         event = ActivityEvent(
@@ -74,6 +88,7 @@ class ActivityHub:
             type=event_type,
             notebooks=notebooks or [],
             models=models or [],
+            users=users or [],
             at=at or datetime.now(timezone.utc),
         )
         self._events.append(event)

@@ -272,16 +272,24 @@ class TrackingSettings(BaseModel):
 
 class ActivityEvent(BaseModel):
     seq: int
-    type: Literal["executions", "models", "settings", "reset"] = Field(
+    type: Literal[
+        "executions", "models", "settings", "comments", "reviews", "activity", "reset"
+    ] = Field(
         description="executions: records of these notebooks were stored; models: these "
         "models got a version or their versions or aliases changed; settings: the tracking "
-        "settings changed (GET /settings); reset: the server restarted or the client fell "
+        "settings changed (GET /settings); comments: comments on these notebooks or models "
+        "changed; reviews: reviews of these models changed; activity: the team's feed grew "
+        "and the inboxes of ``users`` changed; reset: the server restarted or the client fell "
         "behind, so reload everything."
     )
     notebooks: list[str]
     models: list[str] = Field(
         default_factory=list,
         description="The models a models event concerns (empty for other types).",
+    )
+    users: list[str] = Field(
+        default_factory=list,
+        description="activity: the users with something new in their inbox (a toast for them).",
     )
     at: datetime
 
@@ -424,6 +432,13 @@ class AliasSet(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_alias_rule)
 
     version: PositiveInt
+    override: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="Admin only: move a protected alias although rules fail, for this "
+        "reason (recorded in the activity feed).",
+    )
 
 
 class Lineage(BaseModel):
@@ -455,6 +470,10 @@ class ModelVersion(BaseModel):
     created_at: datetime
     lineage: Lineage
     archived: bool = Field(default=False, description="Hidden from the default list.")
+    review: ReviewSummary = Field(
+        default_factory=lambda: ReviewSummary(state="none", approvals=[]),
+        description="Its review state (GET .../reviews has the whole story).",
+    )
 
 
 class Model(BaseModel):
@@ -465,3 +484,227 @@ class Model(BaseModel):
     created_at: datetime
     updated_at: datetime
     archived: bool = Field(default=False, description="Hidden from the default list.")
+
+
+# -- team review (issue 11) -------------------------------------------------------------------
+
+MAX_COMMENT_BODY = 10_000  # characters of Markdown in one comment
+MAX_REVIEWERS = 20
+
+
+class Me(BaseModel):
+    name: str
+    role: Literal["viewer", "commenter", "editor", "approver", "admin"]
+
+
+class UserItem(BaseModel):
+    name: str
+    role: Literal["viewer", "commenter", "editor", "approver", "admin"]
+
+
+class UserList(BaseModel):
+    items: list[UserItem]
+
+
+class CellTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["cell"]
+    notebook: str = Field(min_length=1, max_length=1024, description="Notebook path.")
+    cell_id: str = Field(min_length=1, max_length=128)
+    owner: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Team mode: that member's notebook at the path (as GET /notebooks shows).",
+    )
+
+
+class ExecutionTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["execution"]
+    id: PositiveInt
+
+
+class RunTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["run"]
+    id: PositiveInt
+
+
+class ModelVersionTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["model_version"]
+    model: str = Field(min_length=1, max_length=128)
+    version: PositiveInt
+
+
+CommentTarget = Annotated[
+    CellTarget | ExecutionTarget | RunTarget | ModelVersionTarget, Field(discriminator="kind")
+]
+
+
+class CommentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target: CommentTarget
+    body: str = Field(min_length=1, max_length=MAX_COMMENT_BODY, description="Markdown.")
+    parent_id: PositiveInt | None = Field(
+        default=None, description="Reply to this comment (same target)."
+    )
+
+
+class CommentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str | None = Field(default=None, min_length=1, max_length=MAX_COMMENT_BODY)
+    resolved: bool | None = None
+
+
+class Comment(BaseModel):
+    id: int
+    target: CommentTarget
+    body: str = Field(description="Markdown as written; clients render it sanitized.")
+    author: str
+    created_at: datetime
+    edited_at: datetime | None
+    parent_id: int | None
+    resolved: bool
+    resolved_by: str | None = None
+    outdated: bool = Field(description="A cell comment whose cell's code has changed since.")
+    deleted: bool = Field(default=False, description="A tombstone kept for its replies.")
+    mentions: list[str] = Field(description="Known users the body @mentions.")
+
+
+class CommentList(BaseModel):
+    items: list[Comment]
+
+
+class CellCommentCount(BaseModel):
+    cell_id: str
+    total: int
+    unresolved: int
+
+
+class CommentCounts(BaseModel):
+    """Comments per cell of a notebook (the cell badges)."""
+
+    items: list[CellCommentCount]
+
+
+ReviewState = Literal["none", "requested", "approved", "changes_requested"]
+
+
+class ReviewRequestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reviewers: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        min_length=1, max_length=MAX_REVIEWERS
+    )
+
+
+class ReviewCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: Literal["approve", "request_changes"]
+    body: str | None = Field(default=None, min_length=1, max_length=MAX_COMMENT_BODY)
+
+
+class Review(BaseModel):
+    id: int
+    reviewer: str
+    verdict: Literal["approve", "request_changes"]
+    comment_id: int | None
+    body: str | None
+    created_at: datetime
+
+
+class VersionReviews(BaseModel):
+    state: ReviewState
+    approvals: list[str] = Field(description="Reviewers whose latest verdict approves.")
+    changes_requested: list[str] = Field(
+        default_factory=list, description="Reviewers whose latest verdict requests changes."
+    )
+    requested: list[str] = Field(description="Reviewers asked who have not answered yet.")
+    items: list[Review] = Field(description="Every verdict, oldest first.")
+
+
+class ReviewSummary(BaseModel):
+    state: ReviewState
+    approvals: list[str]
+
+
+class MetricGate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    metric: str = Field(min_length=1, max_length=250)
+    op: Literal[">=", ">", "<=", "<", "=="]
+    value: float
+
+
+class NotWorseThanCurrent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    metric: str = Field(min_length=1, max_length=250)
+    tolerance: float = Field(default=0.0, ge=0)
+    higher_is_better: bool = True
+
+
+class AliasRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_approvals: int = Field(default=1, ge=0, le=MAX_REVIEWERS)
+    block_on_changes_requested: bool = True
+    metric_gates: list[MetricGate] = Field(default_factory=list, max_length=20)
+    not_worse_than_current: list[NotWorseThanCurrent] = Field(default_factory=list, max_length=20)
+
+
+class PromotionPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    protected_aliases: dict[str, AliasRule] = Field(
+        default_factory=dict, description="Alias name → its rule (an alias not listed is free)."
+    )
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+
+
+class FailedRule(BaseModel):
+    rule: str = Field(description="e.g. min_approvals, changes_requested, metric:accuracy>=")
+    need: Any
+    have: Any
+    message: str = Field(description="What is missing, for people.")
+
+
+class AliasCheck(BaseModel):
+    """Whether a version may take a protected alias now (the Models tab's 'still missing')."""
+
+    alias: str
+    allowed: bool
+    failed: list[FailedRule]
+
+
+class PromotionChecks(BaseModel):
+    items: list[AliasCheck]
+
+
+class ActivityItem(BaseModel):
+    id: int
+    at: datetime
+    actor: str | None
+    type: str = Field(
+        description="run.started, model_version.created, alias.moved, alias.override, "
+        "comment.created, review.requested, review.submitted, policy.changed"
+    )
+    model: str | None = None
+    version: int | None = None
+    notebook: str | None = None
+    comment_id: int | None = None
+    data: dict[str, Any]
+
+
+class InboxItem(BaseModel):
+    id: int
+    reason: Literal["mention", "review_request", "review"]
+    read: bool
+    activity: ActivityItem
+
+
+class InboxPage(BaseModel):
+    items: list[InboxItem]
+    unread: int
+
+
+class InboxRead(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[PositiveInt] = Field(max_length=1000)

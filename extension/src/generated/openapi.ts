@@ -2643,6 +2643,1187 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/models/{name}/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A model's promotion policy (empty when none is set) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PromotionPolicy-Output"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        /** Set a model's promotion policy: protected aliases and their rules (admin) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PromotionPolicy-Input"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PromotionPolicy-Output"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}/versions/{version}/review-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ask named users to review a model version (400 naming an unknown user) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                    version: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ReviewRequestCreate"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["VersionReviews"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}/versions/{version}/reviews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A version's review state, who approved, who is still asked, and every verdict */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                    version: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["VersionReviews"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Approve or request changes (approver role; never on your own version) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                    version: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ReviewCreate"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["VersionReviews"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}/versions/{version}/promotion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** For each protected alias of the model: may this version take it now, and if not, which rules fail */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                    version: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PromotionChecks"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's name and role (embedded mode: the Jupyter user, admin) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Me"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The team's members and roles (mentions, reviewers) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UserList"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Comments on one target, oldest first, replies included (with parent_id): ?notebook=P[&cell=ID], ?execution=N, ?run=N or ?model=M&version=V */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Only runs of this notebook path. */
+                    notebook?: string;
+                    /** @description With notebook: only this cell's comments. */
+                    cell?: string;
+                    /** @description Comments on this execution id. */
+                    execution?: number;
+                    /** @description Comments on this run id. */
+                    run?: number;
+                    /** @description With version: comments on this model version. */
+                    model?: string;
+                    /** @description With model: the version number. */
+                    version?: number;
+                    /** @description With notebook: that member's notebook at the path (team mode). */
+                    owner?: string;
+                    /** @description With notebook: the git remote URL of the caller's file (team mode). */
+                    repo?: string;
+                    /** @description With repo: the file's path within the repository. */
+                    repo_path?: string;
+                    /** @description With notebook: 1 when the file is on the caller's disk (never a teammate's then). */
+                    own?: "0" | "1" | "true" | "false";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CommentList"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Comment on a cell, an execution, a run or a model version, or reply to a comment; @name mentions reach that user's inbox */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description With notebook: that member's notebook at the path (team mode). */
+                    owner?: string;
+                    /** @description With notebook: the git remote URL of the caller's file (team mode). */
+                    repo?: string;
+                    /** @description With repo: the file's path within the repository. */
+                    repo_path?: string;
+                    /** @description With notebook: 1 when the file is on the caller's disk (never a teammate's then). */
+                    own?: "0" | "1" | "true" | "false";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CommentCreate"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Comment"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/comments/counts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Comments per cell of a notebook, with how many are unresolved (the cell badges) */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Notebook path, as in GET /notebooks. */
+                    notebook: string;
+                    /** @description With notebook: that member's notebook at the path (team mode). */
+                    owner?: string;
+                    /** @description With notebook: the git remote URL of the caller's file (team mode). */
+                    repo?: string;
+                    /** @description With repo: the file's path within the repository. */
+                    repo_path?: string;
+                    /** @description With notebook: 1 when the file is on the caller's disk (never a teammate's then). */
+                    own?: "0" | "1" | "true" | "false";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CommentCounts"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/comments/{comment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete your comment (an admin may delete any); one with replies leaves a tombstone */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    comment_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Edit your comment's body, or resolve / reopen its thread */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    comment_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CommentUpdate"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Comment"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/activity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The team's activity, newest first: runs started, versions registered, aliases moved (with overrides), comments, reviews, policy changes */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Opaque cursor from a previous page's `next` (base64url, unpadded). */
+                    cursor?: string;
+                    /** @description Page size (1-500). */
+                    limit?: number;
+                    /** @description true: only what you did or what concerns you (your versions, your mentions). */
+                    mine?: "true" | "false" | "1" | "0";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Page_ActivityItem_"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/inbox": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's inbox, newest first: mentions, review requests, verdicts on their versions; kept until read */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Page size (1-500). */
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InboxPage"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/inbox/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark inbox items read (only the caller's own) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["InboxRead"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InboxPage"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2653,10 +3834,10 @@ export interface components {
             seq: number;
             /**
              * Type
-             * @description executions: records of these notebooks were stored; models: these models got a version or their versions or aliases changed; settings: the tracking settings changed (GET /settings); reset: the server restarted or the client fell behind, so reload everything.
+             * @description executions: records of these notebooks were stored; models: these models got a version or their versions or aliases changed; settings: the tracking settings changed (GET /settings); comments: comments on these notebooks or models changed; reviews: reviews of these models changed; activity: the team's feed grew and the inboxes of ``users`` changed; reset: the server restarted or the client fell behind, so reload everything.
              * @enum {string}
              */
-            type: "executions" | "models" | "settings" | "reset";
+            type: "executions" | "models" | "settings" | "comments" | "reviews" | "activity" | "reset";
             /** Notebooks */
             notebooks: string[];
             /**
@@ -2665,10 +3846,102 @@ export interface components {
              */
             models: string[];
             /**
+             * Users
+             * @description activity: the users with something new in their inbox (a toast for them).
+             */
+            users: string[];
+            /**
              * At
              * Format: date-time
              */
             at: string;
+        };
+        /** ActivityItem */
+        ActivityItem: {
+            /** Id */
+            id: number;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Actor */
+            actor: string | null;
+            /**
+             * Type
+             * @description run.started, model_version.created, alias.moved, alias.override, comment.created, review.requested, review.submitted, policy.changed
+             */
+            type: string;
+            /**
+             * Model
+             * @default null
+             */
+            model: string | null;
+            /**
+             * Version
+             * @default null
+             */
+            version: number | null;
+            /**
+             * Notebook
+             * @default null
+             */
+            notebook: string | null;
+            /**
+             * Comment Id
+             * @default null
+             */
+            comment_id: number | null;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * AliasCheck
+         * @description Whether a version may take a protected alias now (the Models tab's 'still missing').
+         */
+        AliasCheck: {
+            /** Alias */
+            alias: string;
+            /** Allowed */
+            allowed: boolean;
+            /** Failed */
+            failed: components["schemas"]["FailedRule"][];
+        };
+        /** AliasRule */
+        "AliasRule-Input": {
+            /**
+             * Min Approvals
+             * @default 1
+             */
+            min_approvals?: number;
+            /**
+             * Block On Changes Requested
+             * @default true
+             */
+            block_on_changes_requested?: boolean;
+            /** Metric Gates */
+            metric_gates?: components["schemas"]["MetricGate"][];
+            /** Not Worse Than Current */
+            not_worse_than_current?: components["schemas"]["NotWorseThanCurrent-Input"][];
+        };
+        /** AliasRule */
+        "AliasRule-Output": {
+            /**
+             * Min Approvals
+             * @default 1
+             */
+            min_approvals: number;
+            /**
+             * Block On Changes Requested
+             * @default true
+             */
+            block_on_changes_requested: boolean;
+            /** Metric Gates */
+            metric_gates: components["schemas"]["MetricGate"][];
+            /** Not Worse Than Current */
+            not_worse_than_current: components["schemas"]["NotWorseThanCurrent-Output"][];
         };
         /**
          * AliasSet
@@ -2677,6 +3950,12 @@ export interface components {
         AliasSet: {
             /** Version */
             version: number;
+            /**
+             * Override
+             * @description Admin only: move a protected alias although rules fail, for this reason (recorded in the activity feed).
+             * @default null
+             */
+            override?: string | null;
         };
         /** Artifact */
         Artifact: {
@@ -2704,6 +3983,145 @@ export interface components {
             cell_id: string;
             /** Code */
             code: string;
+        };
+        /** CellCommentCount */
+        CellCommentCount: {
+            /** Cell Id */
+            cell_id: string;
+            /** Total */
+            total: number;
+            /** Unresolved */
+            unresolved: number;
+        };
+        /** CellTarget */
+        "CellTarget-Input": {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "cell";
+            /**
+             * Notebook
+             * @description Notebook path.
+             */
+            notebook: string;
+            /** Cell Id */
+            cell_id: string;
+            /**
+             * Owner
+             * @description Team mode: that member's notebook at the path (as GET /notebooks shows).
+             * @default null
+             */
+            owner?: string | null;
+        };
+        /** CellTarget */
+        "CellTarget-Output": {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "cell";
+            /**
+             * Notebook
+             * @description Notebook path.
+             */
+            notebook: string;
+            /** Cell Id */
+            cell_id: string;
+            /**
+             * Owner
+             * @description Team mode: that member's notebook at the path (as GET /notebooks shows).
+             * @default null
+             */
+            owner: string | null;
+        };
+        /** Comment */
+        Comment: {
+            /** Id */
+            id: number;
+            /** Target */
+            target: components["schemas"]["CellTarget-Output"] | components["schemas"]["ExecutionTarget"] | components["schemas"]["RunTarget"] | components["schemas"]["ModelVersionTarget"];
+            /**
+             * Body
+             * @description Markdown as written; clients render it sanitized.
+             */
+            body: string;
+            /** Author */
+            author: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Edited At */
+            edited_at: string | null;
+            /** Parent Id */
+            parent_id: number | null;
+            /** Resolved */
+            resolved: boolean;
+            /**
+             * Resolved By
+             * @default null
+             */
+            resolved_by: string | null;
+            /**
+             * Outdated
+             * @description A cell comment whose cell's code has changed since.
+             */
+            outdated: boolean;
+            /**
+             * Deleted
+             * @description A tombstone kept for its replies.
+             * @default false
+             */
+            deleted: boolean;
+            /**
+             * Mentions
+             * @description Known users the body @mentions.
+             */
+            mentions: string[];
+        };
+        /**
+         * CommentCounts
+         * @description Comments per cell of a notebook (the cell badges).
+         */
+        CommentCounts: {
+            /** Items */
+            items: components["schemas"]["CellCommentCount"][];
+        };
+        /** CommentCreate */
+        CommentCreate: {
+            /** Target */
+            target: components["schemas"]["CellTarget-Input"] | components["schemas"]["ExecutionTarget"] | components["schemas"]["RunTarget"] | components["schemas"]["ModelVersionTarget"];
+            /**
+             * Body
+             * @description Markdown.
+             */
+            body: string;
+            /**
+             * Parent Id
+             * @description Reply to this comment (same target).
+             * @default null
+             */
+            parent_id?: number | null;
+        };
+        /** CommentList */
+        CommentList: {
+            /** Items */
+            items: components["schemas"]["Comment"][];
+        };
+        /** CommentUpdate */
+        CommentUpdate: {
+            /**
+             * Body
+             * @default null
+             */
+            body?: string | null;
+            /**
+             * Resolved
+             * @default null
+             */
+            resolved?: boolean | null;
         };
         /**
          * CopyRecord
@@ -2911,6 +4329,58 @@ export interface components {
                 [key: string]: unknown;
             }[];
         };
+        /** ExecutionTarget */
+        ExecutionTarget: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "execution";
+            /** Id */
+            id: number;
+        };
+        /** FailedRule */
+        FailedRule: {
+            /**
+             * Rule
+             * @description e.g. min_approvals, changes_requested, metric:accuracy>=
+             */
+            rule: string;
+            /** Need */
+            need: unknown;
+            /** Have */
+            have: unknown;
+            /**
+             * Message
+             * @description What is missing, for people.
+             */
+            message: string;
+        };
+        /** InboxItem */
+        InboxItem: {
+            /** Id */
+            id: number;
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "mention" | "review_request" | "review";
+            /** Read */
+            read: boolean;
+            activity: components["schemas"]["ActivityItem"];
+        };
+        /** InboxPage */
+        InboxPage: {
+            /** Items */
+            items: components["schemas"]["InboxItem"][];
+            /** Unread */
+            unread: number;
+        };
+        /** InboxRead */
+        InboxRead: {
+            /** Ids */
+            ids: number[];
+        };
         /** IngestBatch */
         IngestBatch: {
             /** Records */
@@ -3043,6 +4513,28 @@ export interface components {
             /** Accepted */
             accepted: number;
         };
+        /** Me */
+        Me: {
+            /** Name */
+            name: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "viewer" | "commenter" | "editor" | "approver" | "admin";
+        };
+        /** MetricGate */
+        MetricGate: {
+            /** Metric */
+            metric: string;
+            /**
+             * Op
+             * @enum {string}
+             */
+            op: ">=" | ">" | "<=" | "<" | "==";
+            /** Value */
+            value: number;
+        };
         /** MetricPoint */
         MetricPoint: {
             /** Value */
@@ -3142,6 +4634,8 @@ export interface components {
              * @default false
              */
             archived: boolean;
+            /** @description Its review state (GET .../reviews has the whole story). */
+            review: components["schemas"]["ReviewSummary"];
         };
         /** ModelVersionCreate */
         ModelVersionCreate: {
@@ -3191,6 +4685,18 @@ export interface components {
             alias?: string | null;
             lineage?: components["schemas"]["LineageIn"];
         };
+        /** ModelVersionTarget */
+        ModelVersionTarget: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "model_version";
+            /** Model */
+            model: string;
+            /** Version */
+            version: number;
+        };
         /** ModelVersionUpdate */
         ModelVersionUpdate: {
             /**
@@ -3212,6 +4718,36 @@ export interface components {
              * @default null
              */
             archived?: boolean | null;
+        };
+        /** NotWorseThanCurrent */
+        "NotWorseThanCurrent-Input": {
+            /** Metric */
+            metric: string;
+            /**
+             * Tolerance
+             * @default 0
+             */
+            tolerance?: number;
+            /**
+             * Higher Is Better
+             * @default true
+             */
+            higher_is_better?: boolean;
+        };
+        /** NotWorseThanCurrent */
+        "NotWorseThanCurrent-Output": {
+            /** Metric */
+            metric: string;
+            /**
+             * Tolerance
+             * @default 0
+             */
+            tolerance: number;
+            /**
+             * Higher Is Better
+             * @default true
+             */
+            higher_is_better: boolean;
         };
         /** Notebook */
         Notebook: {
@@ -3303,6 +4839,16 @@ export interface components {
             /** Cells */
             cells: components["schemas"]["NotebookCell"][];
         };
+        /** Page[ActivityItem] */
+        Page_ActivityItem_: {
+            /** Items */
+            items: components["schemas"]["ActivityItem"][];
+            /**
+             * Next
+             * @description Opaque cursor for the next page; pass it as ?cursor=.
+             */
+            next: string | null;
+        };
         /** Page[Execution] */
         Page_Execution_: {
             /** Items */
@@ -3362,6 +4908,51 @@ export interface components {
              * @description Opaque cursor for the next page; pass it as ?cursor=.
              */
             next: string | null;
+        };
+        /** PromotionChecks */
+        PromotionChecks: {
+            /** Items */
+            items: components["schemas"]["AliasCheck"][];
+        };
+        /** PromotionPolicy */
+        "PromotionPolicy-Input": {
+            /**
+             * Protected Aliases
+             * @description Alias name → its rule (an alias not listed is free).
+             */
+            protected_aliases?: {
+                [key: string]: components["schemas"]["AliasRule-Input"];
+            };
+            /**
+             * Updated By
+             * @default null
+             */
+            updated_by?: string | null;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at?: string | null;
+        };
+        /** PromotionPolicy */
+        "PromotionPolicy-Output": {
+            /**
+             * Protected Aliases
+             * @description Alias name → its rule (an alias not listed is free).
+             */
+            protected_aliases: {
+                [key: string]: components["schemas"]["AliasRule-Output"];
+            };
+            /**
+             * Updated By
+             * @default null
+             */
+            updated_by: string | null;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
         };
         /**
          * RecoverRecord
@@ -3429,6 +5020,55 @@ export interface components {
         RestoreResult: {
             /** Path */
             path: string;
+        };
+        /** Review */
+        Review: {
+            /** Id */
+            id: number;
+            /** Reviewer */
+            reviewer: string;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "approve" | "request_changes";
+            /** Comment Id */
+            comment_id: number | null;
+            /** Body */
+            body: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** ReviewCreate */
+        ReviewCreate: {
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "approve" | "request_changes";
+            /**
+             * Body
+             * @default null
+             */
+            body?: string | null;
+        };
+        /** ReviewRequestCreate */
+        ReviewRequestCreate: {
+            /** Reviewers */
+            reviewers: string[];
+        };
+        /** ReviewSummary */
+        ReviewSummary: {
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "none" | "requested" | "approved" | "changes_requested";
+            /** Approvals */
+            approvals: string[];
         };
         /** Run */
         Run: {
@@ -3575,6 +5215,16 @@ export interface components {
              */
             repo_path?: string | null;
         };
+        /** RunTarget */
+        RunTarget: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "run";
+            /** Id */
+            id: number;
+        };
         /** Status */
         Status: {
             /** Version */
@@ -3677,6 +5327,21 @@ export interface components {
              */
             max_output_size: number;
         };
+        /** UserItem */
+        UserItem: {
+            /** Name */
+            name: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "viewer" | "commenter" | "editor" | "approver" | "admin";
+        };
+        /** UserList */
+        UserList: {
+            /** Items */
+            items: components["schemas"]["UserItem"][];
+        };
         /** Version */
         Version: {
             /** Id */
@@ -3762,6 +5427,34 @@ export interface components {
             changed: components["schemas"]["CellChange"][];
             /** Unchanged */
             unchanged: number;
+        };
+        /** VersionReviews */
+        VersionReviews: {
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "none" | "requested" | "approved" | "changes_requested";
+            /**
+             * Approvals
+             * @description Reviewers whose latest verdict approves.
+             */
+            approvals: string[];
+            /**
+             * Changes Requested
+             * @description Reviewers whose latest verdict requests changes.
+             */
+            changes_requested: string[];
+            /**
+             * Requested
+             * @description Reviewers asked who have not answered yet.
+             */
+            requested: string[];
+            /**
+             * Items
+             * @description Every verdict, oldest first.
+             */
+            items: components["schemas"]["Review"][];
         };
         /**
          * VersionUpdate

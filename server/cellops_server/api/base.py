@@ -24,6 +24,7 @@ from tornado.ioloop import IOLoop
 from ..bounds import MAX_INT
 from ..store import InvalidCursor, NotebookRef, NotFound, Store
 from ..store import errors as store_errors
+from ..team.users import TeamUser
 from .streaming import StreamingHandler, announced_length
 
 M = TypeVar("M", bound=BaseModel)
@@ -69,6 +70,14 @@ class ApiHandler(StreamingHandler):
         """The name recorded as the author of what this request writes."""
         user: Any = self.current_user
         return getattr(user, "username", None) or (user if isinstance(user, str) else None)
+
+    def caller(self) -> TeamUser:
+        """Who is asking, with their role: a team member, or in embedded mode the Jupyter
+        user, who is the admin of their own store (Jupyter authorized the request)."""
+        team_user: TeamUser | None = getattr(self, "team_user", None)
+        if team_user is not None:
+            return team_user
+        return TeamUser(self.identity() or "", "admin")
 
     # -- responses -------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any
 from .artifacts import ArtifactHandler
 from .base import ApiHandler
 from .blobs import BlobHandler
+from .comments import CommentCountsHandler, CommentHandler, CommentsHandler
 from .events import EventsHandler
 from .executions import ExecutionHandler, ExecutionsHandler
 from .ingest import IngestHandler
@@ -29,9 +30,17 @@ from .models import (
 )
 from .notebooks import NotebookCellsHandler, NotebooksHandler
 from .openapi import OpenApiHandler, build_document
+from .reviews import PolicyHandler, PromotionChecksHandler, ReviewRequestsHandler, ReviewsHandler
 from .runs import RunExecutionsHandler, RunHandler, RunsHandler
 from .settings import SettingsHandler
 from .status import KernelBacklogHandler, NotFoundHandler, StatusHandler
+from .team_activity import (
+    ActivityHandler,
+    InboxHandler,
+    InboxReadHandler,
+    MeHandler,
+    UsersHandler,
+)
 from .versions import VersionDiffHandler, VersionHandler, VersionRestoreHandler, VersionsHandler
 
 API_PREFIX = "/cellops/api/v1"
@@ -66,6 +75,18 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/models/([^/]+)/versions/([^/]+)", ModelVersionHandler),
     (r"/models/([^/]+)/versions/([^/]+)/notebook", ModelVersionNotebookHandler),
     (r"/models/([^/]+)/aliases/([^/]+)", ModelAliasHandler),
+    (r"/models/([^/]+)/policy", PolicyHandler),
+    (r"/models/([^/]+)/versions/([^/]+)/review-requests", ReviewRequestsHandler),
+    (r"/models/([^/]+)/versions/([^/]+)/reviews", ReviewsHandler),
+    (r"/models/([^/]+)/versions/([^/]+)/promotion", PromotionChecksHandler),
+    (r"/me", MeHandler),
+    (r"/users", UsersHandler),
+    (r"/comments", CommentsHandler),
+    (r"/comments/counts", CommentCountsHandler),
+    (r"/comments/([^/]+)", CommentHandler),
+    (r"/activity", ActivityHandler),
+    (r"/inbox", InboxHandler),
+    (r"/inbox/read", InboxReadHandler),
 ]
 
 LOCAL_ONLY: set[type[ApiHandler]] = {VersionRestoreHandler, SettingsHandler, KernelBacklogHandler}

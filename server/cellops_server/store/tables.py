@@ -225,3 +225,109 @@ rejected_records = sa.Table(
     sa.Column("record", NulSafeText, nullable=False),  # the record as JSON
     sa.Index("ix_rejected_records_at", "at"),
 )
+
+# -- team review (issue 11, migration 0010) -------------------------------------------------
+
+# A comment on a cell (notebook + cell id), an execution, a run or a model version. Replies
+# point at their thread's first comment. A deleted comment with replies stays as a tombstone
+# (``deleted`` set, body emptied). ``code_sha`` is the cell's code when the comment was
+# written: a cell comment is outdated once the cell's newest code differs.
+comments = sa.Table(
+    "comments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("target_kind", sa.String(16), nullable=False),  # cell|execution|run|model_version
+    sa.Column("notebook_id", sa.Integer, sa.ForeignKey("notebooks.id")),
+    sa.Column("cell_id", sa.String(128)),
+    sa.Column("execution_id", sa.Integer, sa.ForeignKey("executions.id")),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id")),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id")),
+    sa.Column("model_version", sa.Integer),
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("comments.id")),
+    sa.Column("body", NulSafeText, nullable=False),
+    sa.Column("author", sa.String(256), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("edited_at", UTCDateTime),
+    sa.Column("resolved", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("resolved_by", sa.String(256)),
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("code_sha", sa.String(64)),
+    sa.Column("mentions", JSON, nullable=False),  # user names, as mentioned
+    sa.Index("ix_comments_cell", "notebook_id", "cell_id", "id"),
+    sa.Index("ix_comments_execution", "execution_id", "id"),
+    sa.Index("ix_comments_run", "run_id", "id"),
+    sa.Index("ix_comments_model_version", "model_id", "model_version", "id"),
+    sa.Index("ix_comments_parent", "parent_id"),
+)
+
+# Who was asked to review a model version, by whom.
+review_requests = sa.Table(
+    "review_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), nullable=False),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("reviewer", sa.String(256), nullable=False),
+    sa.Column("requested_by", sa.String(256), nullable=False),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint(
+        "model_id", "model_version", "reviewer", name="uq_review_requests_reviewer"
+    ),
+)
+
+# Every verdict given; the latest of each reviewer counts (review state, promotion rules).
+reviews = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), nullable=False),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("reviewer", sa.String(256), nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=False),  # approve | request_changes
+    sa.Column("comment_id", sa.Integer, sa.ForeignKey("comments.id")),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_reviews_version", "model_id", "model_version", "id"),
+)
+
+# A model's promotion policy (schemas.PromotionPolicy as JSON), set by an admin.
+model_policies = sa.Table(
+    "model_policies",
+    metadata,
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), primary_key=True),
+    sa.Column("policy", JSON, nullable=False),
+    sa.Column("updated_by", sa.String(256)),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The team's activity: one row per thing done (review/activity.py). The feed, the inbox,
+# live updates (and, later, webhooks) are all read from it. ``data`` holds what the feed
+# shows (a comment's excerpt, an override's reason, an alias's old and new version).
+activity = sa.Table(
+    "activity",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(256)),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("model", sa.String(128)),
+    sa.Column("model_version", sa.Integer),
+    sa.Column("notebook", sa.String(1024)),
+    sa.Column("notebook_id", sa.Integer),
+    sa.Column("comment_id", sa.Integer),
+    sa.Column("data", JSON, nullable=False),
+    sa.Index("ix_activity_actor", "actor", "id"),
+)
+
+# What reaches one user (a mention, a review request, a verdict on their version): kept
+# until they mark it read.
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_name", sa.String(256), nullable=False),
+    sa.Column("activity_id", sa.Integer, sa.ForeignKey("activity.id"), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),  # mention | review_request | review
+    sa.Column("read_at", UTCDateTime),
+    sa.UniqueConstraint("user_name", "activity_id", name="uq_inbox_user_activity"),
+    sa.Index("ix_inbox_user", "user_name", "id"),
+)

@@ -19,7 +19,13 @@ from .users import TeamUser, user_for_token
 
 # What each action on a resource needs; anything not listed needs "editor" to write.
 REQUIRED_ROLE = {"read": "viewer", "write": "editor", "execute": "editor"}
-RESOURCE_ROLES: dict[tuple[str, str], str] = {}
+RESOURCE_ROLES: dict[tuple[str, str], str] = {
+    ("cellops.comments", "write"): "commenter",
+    ("cellops.review_requests", "write"): "editor",
+    ("cellops.reviews", "write"): "approver",
+    ("cellops.policies", "write"): "admin",
+    ("cellops.inbox", "write"): "viewer",
+}
 
 
 class RoleAuthorizer:
