@@ -265,3 +265,53 @@ def test_migration_0009_keeps_models_and_versions_unarchived(db_url: str, tmp_pa
         assert version.metrics == {"accuracy": 0.5}
     finally:
         store.close()
+
+
+def test_a_reviewed_and_discussed_version_and_model_can_be_deleted(team: Team) -> None:
+    """Comments, review requests, verdicts and a policy point at the model: deleting the
+    version, then the model, removes them with it (not a 409 from a dangling reference)."""
+    alice, ada, admin = team.as_("alice"), team.as_("ada"), team.as_("admin")
+    model = fresh("discussed")
+    for n in (1, 2):
+        register(alice, model, f"discussed {n} {model}".encode())
+    for version in (1, 2):
+        thread = {"kind": "model_version", "model": model, "version": version}
+        assert (
+            alice.request(
+                "POST", f"{API}/comments", json={"target": thread, "body": "looks fine?"}
+            ).status_code
+            == 201
+        )
+        assert (
+            alice.request(
+                "POST",
+                f"{API}/models/{model}/versions/{version}/review-requests",
+                json={"reviewers": ["ada"]},
+            ).status_code
+            == 201
+        )
+        assert (
+            ada.request(
+                "POST",
+                f"{API}/models/{model}/versions/{version}/reviews",
+                json={"verdict": "approve", "body": "yes"},
+            ).status_code
+            == 201
+        )
+    policy = {"protected_aliases": {"production": {"min_approvals": 1}}}
+    assert admin.request("PUT", f"{API}/models/{model}/policy", json=policy).status_code == 200
+
+    assert alice.request("DELETE", f"{API}/models/{model}/versions/1").status_code == 204
+    assert versions(alice, model) == [2]
+    gone = alice.request("GET", f"{API}/comments", params={"model": model, "version": 1})
+    assert gone.status_code == 404, gone.text
+    kept = alice.get(f"{API}/comments", model=model, version=2)["items"]
+    assert [c["body"] for c in kept] == ["looks fine?", "yes"]
+    assert alice.get(f"{API}/models/{model}/versions/2/reviews")["state"] == "approved"
+
+    assert alice.request("DELETE", f"{API}/models/{model}").status_code == 204
+    assert alice.request("GET", f"{API}/models/{model}").status_code == 404
+    # The name is free again, with no policy and no reviews carried over.
+    register(alice, model, b"anew " + model.encode())
+    assert alice.get(f"{API}/models/{model}/policy")["protected_aliases"] == {}
+    assert alice.get(f"{API}/models/{model}/versions/1/reviews")["state"] == "none"

@@ -119,6 +119,7 @@ export class ActivityStream {
         type: 'reset',
         notebooks: [],
         models: [],
+        users: [],
         at: new Date().toISOString()
       }
     ]);

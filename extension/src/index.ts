@@ -18,6 +18,10 @@ import type { Widget } from '@lumino/widgets';
 import { ActivityStream } from './activity';
 import { CellopsClient, requestAPI } from './api';
 import { addCellHistoryCommand } from './cellHistory/command';
+import { CellBadges } from './review/cellBadges';
+import { addCommentOnCellCommand } from './review/commentCommand';
+import { InboxWatcher, startNotifications } from './review/notifications';
+import { ReviewClient } from './reviewClient';
 import { SETTINGS_PLUGIN_ID, TrackingSettingsSync } from './settings';
 import { CellopsSidebar, SIDEBAR_ID } from './sidebar/panel';
 import { CellopsStatusItem } from './statusbar';
@@ -201,6 +205,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     const client = new CellopsClient(app.serviceManager.serverSettings);
     const activity = new ActivityStream(client);
+    // The caller's inbox: the Activity tab's badge and a toast per new mention or review.
+    const inbox = new InboxWatcher(ReviewClient.of(client), activity);
 
     const sidebar = new CellopsSidebar({
       client,
@@ -208,10 +214,44 @@ const plugin: JupyterFrontEndPlugin<void> = {
       rendermime,
       translator,
       docManager,
-      activity
+      activity,
+      inbox,
+      onCommentsChanged: path => {
+        badges.refresh(path);
+      }
     });
     app.shell.add(sidebar, 'right', { rank: 600 });
     restorer?.add(sidebar, SIDEBAR_ID);
+    startNotifications(inbox, translator.load('cellops'), item => {
+      app.shell.activateById(SIDEBAR_ID);
+      void sidebar.showActivityItem(item.activity);
+    });
+    // Not awaited: a backend without the review API only means no toasts.
+    void inbox.start().catch(() => undefined);
+
+    const reviewClient = ReviewClient.of(client);
+    const trans = translator.load('cellops');
+    // Comment badges on cells; a click opens that cell's threads in the Review tab.
+    const badges = new CellBadges({
+      client: reviewClient,
+      notebooks,
+      activity,
+      trans,
+      onOpen: (panel, cellId) => {
+        // The badge's notebook becomes the one the sidebar follows.
+        app.shell.activateById(panel.id);
+        app.shell.activateById(SIDEBAR_ID);
+        sidebar.showReview({ path: panel.context.localPath, cellId });
+      }
+    });
+    addCommentOnCellCommand(app, {
+      notebooks,
+      trans,
+      open: (path, cellId) => {
+        app.shell.activateById(SIDEBAR_ID);
+        sidebar.showReview({ path, cellId }, true);
+      }
+    });
 
     addToggleCommand(app, sidebar, translator, labShell, palette);
     addOpenModelCommand(app, sidebar, translator);

@@ -2,3 +2,5 @@ import './base.css';
 import './sidebar.css';
 import './cellops.css';
 import './widgets.css';
+import './review.css';
+import './activity.css';

@@ -490,6 +490,7 @@ class Model(BaseModel):
 
 MAX_COMMENT_BODY = 10_000  # characters of Markdown in one comment
 MAX_REVIEWERS = 20
+MAX_PROTECTED_ALIASES = 20
 
 
 class Me(BaseModel):
@@ -515,6 +516,13 @@ class CellTarget(BaseModel):
         default=None,
         max_length=256,
         description="Team mode: that member's notebook at the path (as GET /notebooks shows).",
+    )
+    code_sha: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the cell's code the comment is about (UTF-8), when the client "
+        "knows it (a kernel commenting from the running cell); else the code of the cell's "
+        "newest execution. The comment is outdated once the cell runs other code.",
     )
 
 
@@ -561,6 +569,10 @@ class Comment(BaseModel):
     id: int
     target: CommentTarget
     body: str = Field(description="Markdown as written; clients render it sanitized.")
+    html: str = Field(
+        description="The body rendered by the server and sanitized (no raw HTML, scripts or "
+        'unsafe URLs; known @mentions as <span class="cellops-mention">): show this.'
+    )
     author: str
     created_at: datetime
     edited_at: datetime | None
@@ -574,6 +586,10 @@ class Comment(BaseModel):
 
 class CommentList(BaseModel):
     items: list[Comment]
+    next: int | None = Field(
+        default=None,
+        description="More comments follow: ask again with ?after=<next> (at most 2000 a page).",
+    )
 
 
 class CellCommentCount(BaseModel):
@@ -632,20 +648,26 @@ class MetricGate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     metric: str = Field(min_length=1, max_length=250)
     op: Literal[">=", ">", "<=", "<", "=="]
-    value: float
+    value: FiniteFloat
 
 
 class NotWorseThanCurrent(BaseModel):
     model_config = ConfigDict(extra="forbid")
     metric: str = Field(min_length=1, max_length=250)
-    tolerance: float = Field(default=0.0, ge=0)
-    higher_is_better: bool = True
+    tolerance: float = Field(
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="How much worse than the current holder's value still passes.",
+    )
+    higher_is_better: bool = Field(default=True, strict=True)
 
 
 class AliasRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    min_approvals: int = Field(default=1, ge=0, le=MAX_REVIEWERS)
-    block_on_changes_requested: bool = True
+    # Strict: a policy is a security setting; "1" or "yes" is a client's mistake, not a rule.
+    min_approvals: int = Field(default=1, ge=0, le=MAX_REVIEWERS, strict=True)
+    block_on_changes_requested: bool = Field(default=True, strict=True)
     metric_gates: list[MetricGate] = Field(default_factory=list, max_length=20)
     not_worse_than_current: list[NotWorseThanCurrent] = Field(default_factory=list, max_length=20)
 
@@ -653,7 +675,9 @@ class AliasRule(BaseModel):
 class PromotionPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     protected_aliases: dict[str, AliasRule] = Field(
-        default_factory=dict, description="Alias name → its rule (an alias not listed is free)."
+        default_factory=dict,
+        max_length=MAX_PROTECTED_ALIASES,
+        description="Alias name → its rule (an alias not listed is free).",
     )
     updated_by: str | None = None
     updated_at: datetime | None = None
@@ -695,7 +719,7 @@ class ActivityItem(BaseModel):
 
 class InboxItem(BaseModel):
     id: int
-    reason: Literal["mention", "review_request", "review"]
+    reason: Literal["mention", "reply", "review_request", "review"]
     read: bool
     activity: ActivityItem
 

@@ -10,7 +10,14 @@ import pytest
 from ..support import Api, JupyterServer, TeamBackend
 
 API = "cellops/api/v1"
-ROLES = {"admin": "admin", "alice": "editor", "bob": "editor", "ada": "approver", "vera": "viewer"}
+ROLES = {
+    "admin": "admin",
+    "alice": "editor",
+    "bob": "editor",
+    "ada": "approver",
+    "cora": "commenter",
+    "vera": "viewer",
+}
 
 
 class Team(TeamBackend):

@@ -7,10 +7,16 @@ Log values against the running cell and register or load scikit-learn models::
     version = cellops.register(model, "churn", alias="candidate")
     model = cellops.load("churn", alias="candidate")
 
+Talk about it with the team (``cellops.team``: comments, review requests, verdicts)::
+
+    cellops.comment("Why drop these rows? @bob")           # on the running cell
+    cellops.request_review("churn", version.version, ["bob"])
+    cellops.review("churn", 3, "approve", body="Checked the holdout")
+
 In a kernel started by a Jupyter server with cellops nothing needs configuring;
 elsewhere set CELLOPS_URL and CELLOPS_TOKEN. Importing stays light (the standard
 library only): scikit-learn, numpy and skops are imported by register()/load()
-and autolog(), ipywidgets by ``cellops.widgets`` (ModelCard, Compare). ``cellops.autolog()`` records every scikit-learn fit of the cell
+and autolog(), ipywidgets by ``cellops.widgets`` (ModelCard, Compare, Review). ``cellops.autolog()`` records every scikit-learn fit of the cell
 (``CELLOPS_AUTOLOG=1`` turns it on in every kernel; see ``cellops.autolog``).
 """
 
@@ -23,6 +29,8 @@ from .client import (
     CellopsConfigError,
     CellopsError,
     Client,
+    PermissionDenied,
+    PromotionRefused,
     RegistryError,
     ServerUnreachable,
     client,
@@ -39,6 +47,7 @@ from .registry import (
     update_version,
 )
 from .serialize import UnsafeModelError
+from .team import Comment, Reviews, comment, comments, request_review, resolve, review, reviews
 from .tracking import flush, log_metrics, log_params, set_tags
 
 __version__ = "0.1.0"
@@ -47,13 +56,19 @@ __all__ = [
     "CellopsConfigError",
     "CellopsError",
     "Client",
+    "Comment",
     "ModelVersion",
+    "PermissionDenied",
+    "PromotionRefused",
     "RegistryError",
+    "Reviews",
     "ServerUnreachable",
     "UnsafeModelError",
     "__version__",
     "autolog",
     "client",
+    "comment",
+    "comments",
     "delete_alias",
     "flush",
     "get_version",
@@ -62,7 +77,11 @@ __all__ = [
     "log_metrics",
     "log_params",
     "register",
+    "request_review",
     "reset_client",
+    "resolve",
+    "review",
+    "reviews",
     "set_alias",
     "set_tags",
     "update_version",

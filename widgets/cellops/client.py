@@ -46,6 +46,47 @@ class ServerUnreachable(RegistryError):
     """No HTTP answer at all (connection refused, timeout, DNS)."""
 
 
+class PermissionDenied(RegistryError, PermissionError):
+    """A 403: the token is good, but its user's role (or ownership) does not allow this."""
+
+
+class PromotionRefused(RegistryError):
+    """A 409 from a protected alias: ``failed`` lists each rule the version does not pass
+    (``rule``, ``need``, ``have``, ``message``); ``str()`` says them all."""
+
+    def __init__(self, message: str, status: int | None = None, detail: Any = None) -> None:
+        self.failed: list[dict[str, Any]] = [
+            f for f in (detail or {}).get("failed") or [] if isinstance(f, dict)
+        ]
+        lines = [message, *(f"  - {_rule_text(f)}" for f in self.failed)]
+        lines.append('  (an admin may move it anyway, with a reason: override="why")')
+        super().__init__("\n".join(lines), status, detail)
+
+
+def _rule_text(failed: dict[str, Any]) -> str:
+    text = str(failed.get("message") or failed.get("rule") or "a rule failed")
+    return (
+        f"{text} [{failed.get('rule')}: need {failed.get('need')!r}, have {failed.get('have')!r}]"
+    )
+
+
+def _refusal(code: int, message: str, detail: Any, source: str) -> RegistryError:
+    """The exception for an HTTP error answer, its message written for a data scientist."""
+    if code == 401:
+        return RegistryError(
+            f"{message} (check the token; the client was configured {source})", 401, detail
+        )
+    if code == 403:  # the token is good; its user's role does not allow this
+        return PermissionDenied(
+            f"{message} (your role on this server does not allow it; ask an administrator)",
+            403,
+            detail,
+        )
+    if code == 409 and isinstance(detail, dict) and isinstance(detail.get("failed"), list):
+        return PromotionRefused(message, 409, detail)
+    return RegistryError(message, code, detail)
+
+
 def segment(value: str) -> str:
     # Names are validated before they get here; quoting keeps a path segment a segment anyway.
     return quote(str(value), safe="")
@@ -85,8 +126,10 @@ class Client:
         data: bytes | None = None,
         timeout: float = 30.0,
         headers: dict[str, str] | None = None,
+        prefix: str = API_PREFIX,
     ) -> tuple[int, bytes]:
-        """Send one request; answers (status, body) for 2xx and raises RegistryError otherwise."""
+        """Send one request; answers (status, body) for 2xx and raises RegistryError otherwise.
+        ``prefix=""`` addresses the Jupyter server's own API (``api/sessions``)."""
         import urllib.error
         import urllib.request
 
@@ -99,7 +142,7 @@ class Client:
         elif data is not None:
             headers["Content-Type"] = "application/octet-stream"
         req = urllib.request.Request(
-            self.url + API_PREFIX + path.lstrip("/"), data=data, headers=headers, method=method
+            self.url + prefix + path.lstrip("/"), data=data, headers=headers, method=method
         )
         try:
             with self._open(req, timeout) as resp:
@@ -112,11 +155,7 @@ class Client:
                 message, detail = str(parsed.get("error") or message), parsed.get("detail")
             except (ValueError, AttributeError):
                 pass
-            if err.code == 401:
-                message += f" (check the token; the client was configured {self.source})"
-            elif err.code == 403:  # the token is good; its user's role does not allow this
-                message += " (your role on this server does not allow it; ask an administrator)"
-            raise RegistryError(message, err.code, detail) from None
+            raise _refusal(err.code, message, detail, self.source) from None
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             raise ServerUnreachable(
@@ -193,6 +232,8 @@ __all__ = [
     "CellopsConfigError",
     "CellopsError",
     "Client",
+    "PermissionDenied",
+    "PromotionRefused",
     "RegistryError",
     "ServerUnreachable",
     "client",

@@ -50,22 +50,38 @@ def install_hooks() -> None:
         pass
 
 
-def current() -> Execution:
-    """The execution being run, or (None, None) outside a kernel."""
+def _request() -> dict[str, Any] | None:
+    """The execute_request being run (header, metadata, content), or None."""
     shell = _shell()
     kernel = getattr(shell, "kernel", None)
     if kernel is None:
-        return Execution(None, None)
+        return None
     parent: Any = None
     try:
         parent = kernel.get_parent()  # ipykernel >= 6: the request of this thread's context
     except Exception:
         parent = getattr(shell, "parent_header", None)
     if not isinstance(parent, dict):
-        return Execution(None, None)
+        return None
     header = parent.get("header") or {}
     if header.get("msg_type") not in (None, "execute_request"):
+        return None
+    return parent
+
+
+def current_code() -> str | None:
+    """The code of the cell being run, as the kernel received it (what cellops records)."""
+    parent = _request()
+    code = ((parent or {}).get("content") or {}).get("code")
+    return code if isinstance(code, str) else None
+
+
+def current() -> Execution:
+    """The execution being run, or (None, None) outside a kernel."""
+    parent = _request()
+    if parent is None:
         return Execution(None, None)
+    header = parent.get("header") or {}
     metadata = parent.get("metadata") or {}
     cell_id = metadata.get("cellId") or _last_cell_id
     return Execution(header.get("msg_id") or None, cell_id)

@@ -46,6 +46,8 @@ class ModelVersion:
     created_by: str | None = None
     created_at: str | None = None
     lineage: dict[str, Any] = field(default_factory=dict)
+    # {"state": none | requested | approved | changes_requested, "approvals": [names]}
+    review: dict[str, Any] | None = None
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> ModelVersion:
@@ -369,11 +371,21 @@ def load(
     return get_version(name, version, alias).load(trusted)
 
 
-def set_alias(name: str, alias: str, version: int) -> None:
-    """Point ``alias`` of ``name`` at ``version`` (moving it if it pointed elsewhere)."""
+def set_alias(name: str, alias: str, version: int, *, override: str | None = None) -> None:
+    """Point ``alias`` of ``name`` at ``version`` (moving it if it pointed elsewhere).
+
+    An alias the model's policy protects moves only if the version passes its rules;
+    otherwise this raises PromotionRefused listing each failed rule. An admin may move it
+    anyway with ``override="the reason"`` (recorded in the team's activity feed).
+    """
     check_name(name)
     check_alias(alias)
-    client().send_json("PUT", f"models/{segment(name)}/aliases/{alias}", {"version": int(version)})
+    body: dict[str, Any] = {"version": int(version)}
+    if override is not None:
+        if not isinstance(override, str) or not override.strip():
+            raise ValueError("override must be the reason, as non-empty text")
+        body["override"] = override
+    client().send_json("PUT", f"models/{segment(name)}/aliases/{alias}", body)
 
 
 def delete_alias(name: str, alias: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from . import charts, context, tracking
+from . import charts, context, team, tracking
 from .autolog.data import input_signature
 from .client import RegistryError, client
 from .formatting import MISSING, format_param
@@ -30,6 +30,8 @@ from .registry import (
     ModelVersion,
     Registration,
     check_model,
+    check_name,
+    get_version,
     json_safe,
     list_versions,
     prepare_registration,
@@ -37,7 +39,7 @@ from .registry import (
     signature,
 )
 
-__all__ = ["Compare", "ModelCard"]
+__all__ = ["Compare", "ModelCard", "Review"]
 
 KEY_PARAMS = 8
 
@@ -165,20 +167,44 @@ def registered_html(version: ModelVersion) -> str:
     )
 
 
+def version_summary_html(version: ModelVersion) -> str:
+    """What a card of an already registered version says about it."""
+    metrics = " · ".join(f"{k} {_fmt(v)}" for k, v in version.metrics.items()) or "none logged"
+    rows = [("metrics", metrics), ("by", version.created_by or MISSING)]
+    table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
+    return (
+        f'<div class="cellops-card-title"><b>{e(version.model)}</b> version '
+        f"<b>{int(version.version)}</b></div>"
+        f'<table class="cellops-card-table">{table}</table>'
+    )
+
+
 class ModelCard(w.VBox):
     """A fitted scikit-learn model, ready to register from the notebook.
 
     Shows its type, key params, the metrics logged for it and its input signature; type a
     name (and optionally an alias) and click **Register**. The version records lineage to
     the cell that displayed the card, like ``cellops.register`` called there would.
+    Once registered, the card shows the version's review (state, thread, comment box,
+    Request review). ``ModelCard(cellops.get_version("churn", 3))`` or
+    ``ModelCard(model, "churn", version=3)`` is the card of an already registered version.
     """
 
-    def __init__(self, model: Any, name: str = "", alias: str = "", *, trusted: Iterable[str] = ()):
+    def __init__(
+        self,
+        model: Any,
+        name: str = "",
+        alias: str = "",
+        *,
+        version: int | None = None,
+        trusted: Iterable[str] = (),
+    ):
         # A click runs outside any cell: remember the cell that made the card now.
         self.execution = context.current()
         self.model = model
         self.trusted = tuple(trusted)
         self.version: ModelVersion | None = None
+        self.review: Review | None = None
         self._registering = False
         self._prepared: dict[tuple[str, str | None], Registration] = {}
         self.summary = w.HTML()
@@ -201,7 +227,28 @@ class ModelCard(w.VBox):
         super().__init__([self.summary, form, self.status])
         self.add_class("cellops-card")
         self.register_button.on_click(self._on_register)
-        self._describe()
+        if isinstance(model, ModelVersion) or version is not None:
+            self._show_registered(model, name, version)
+        else:
+            self._describe()
+
+    def _show_registered(self, model: Any, name: str, number: int | None) -> None:
+        """The card of a version registered earlier: no form, its review instead."""
+        self.children = [self.summary, self.status]
+        try:
+            found = model if isinstance(model, ModelVersion) else get_version(name, number)
+        except (TypeError, ValueError):
+            raise  # a wrong argument is the caller's bug: fail in the cell that made it
+        except Exception as exc:
+            self.status.value = _message("error", _error_text(exc))
+            return
+        self.version = found
+        self.summary.value = version_summary_html(found)
+        self._add_review(found)
+
+    def _add_review(self, version: ModelVersion) -> None:
+        self.review = Review(version.model, version.version)
+        self.children = [*self.children, self.review]
 
     def _describe(self) -> None:
         try:
@@ -224,6 +271,12 @@ class ModelCard(w.VBox):
             self.status.value = _message("error", _error_text(exc))
         else:
             self.status.value = registered_html(self.version)
+            if self.review is None or (self.review.name, self.review.number) != (
+                self.version.model,
+                self.version.version,
+            ):
+                self.children = [c for c in self.children if c is not self.review]
+                self._add_review(self.version)
         finally:
             self._registering = False
             self.register_button.disabled = False
@@ -434,3 +487,185 @@ class Compare(w.VBox):
                 },
             )
         )
+
+
+# -- Review -------------------------------------------------------------------------------
+
+
+def review_header_html(name: str, number: int, reviews: team.Reviews) -> str:
+    return (
+        f'<div class="cellops-card-title"><b>{e(name)}</b> version <b>{int(number)}</b> · '
+        f"{team.state_html(reviews)}</div>"
+    )
+
+
+class Review(w.VBox):
+    """A model version's review, as the team sees it: the review state and who approved,
+    what each protected alias still misses, the comment thread, and the actions your role
+    allows: a comment box (commenter and up), Request review (editor and up), Approve /
+    Request changes (approver and up, never on your own version). **Refresh** shows what
+    others did since. Comments are shown as the server rendered them, sanitized.
+    """
+
+    def __init__(self, name: str, version: int) -> None:
+        check_name(name)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ValueError(f"version must be a positive int; got {version!r}")
+        self.name, self.number = name, version
+        self.me: dict[str, str] = {}
+        self.created_by: str | None = None
+        self.reviews: team.Reviews | None = None
+        self.comments: list[team.Comment] = []
+        self.checks: list[dict[str, Any]] = []
+        self._busy = False
+        self.state = w.HTML()
+        self.aliases = w.HTML()
+        self.thread = w.HTML()
+        self.comment_box = w.Textarea(placeholder="Comment (Markdown; @name mentions)")
+        self.send_button = w.Button(description="Comment", icon="comment", tooltip="Comment")
+        self.reviewers = w.Text(placeholder="e.g. bob, carol", description="Reviewers")
+        self.request_button = w.Button(
+            description="Request review", icon="user-plus", tooltip="Request review"
+        )
+        self.approve_button = w.Button(
+            description="Approve", button_style="success", icon="check", tooltip="Approve"
+        )
+        self.changes_button = w.Button(
+            description="Request changes",
+            button_style="warning",
+            icon="pencil",
+            tooltip="Request changes",
+        )
+        self.refresh_button = w.Button(description="Refresh", icon="refresh", tooltip="Refresh")
+        self.note = w.HTML()  # why an action is not offered
+        self.status = w.HTML()
+        for widget, cls in (
+            (self.state, "cellops-review-header"),
+            (self.aliases, "cellops-review-aliases-box"),
+            (self.thread, "cellops-review-thread"),
+            (self.comment_box, "cellops-review-comment"),
+            (self.send_button, "cellops-review-send"),
+            (self.reviewers, "cellops-review-reviewers"),
+            (self.request_button, "cellops-request-review"),
+            (self.approve_button, "cellops-approve"),
+            (self.changes_button, "cellops-request-changes"),
+            (self.refresh_button, "cellops-review-refresh"),
+            (self.note, "cellops-review-note"),
+            (self.status, "cellops-card-status"),
+        ):
+            widget.add_class(cls)
+        self.header_row = w.HBox([self.state, self.refresh_button])
+        self.comment_row = w.HBox([self.comment_box, self.send_button])
+        self.request_row = w.HBox([self.reviewers, self.request_button])
+        self.verdict_row = w.HBox([self.approve_button, self.changes_button])
+        super().__init__([self.header_row, self.status])
+        self.add_class("cellops-review-widget")
+        self.refresh_button.on_click(self._on_refresh)
+        self.send_button.on_click(lambda _b: self._act("Commented.", self._post_comment))
+        self.request_button.on_click(lambda _b: self._act("Review requested.", self._request))
+        self.approve_button.on_click(lambda _b: self._act("Approved.", self._verdict, "approve"))
+        self.changes_button.on_click(
+            lambda _b: self._act("Changes requested.", self._verdict, "request_changes")
+        )
+        self.refresh()
+
+    # -- what it shows --------------------------------------------------------------------
+
+    def refresh(self) -> bool:
+        """Fetch everything again; an error is shown in the widget (answers False)."""
+        try:
+            self._load()
+        except Exception as exc:
+            self.status.value = _message("error", _error_text(exc))
+            return False
+        finally:
+            self._layout()
+        self.status.value = ""
+        return True
+
+    def _load(self) -> None:
+        me = team.me()
+        version = get_version(self.name, self.number)
+        reviews = team.reviews(self.name, self.number)
+        checks = team.promotion(self.name, self.number)
+        comments = team.comments(model=self.name, version=self.number)
+        self.me, self.created_by, self.reviews = me, version.created_by, reviews
+        self.checks, self.comments = checks, comments
+        self.state.value = review_header_html(self.name, self.number, reviews)
+        self.aliases.value = team.aliases_html(checks)
+        self.thread.value = team.thread_html(comments, "model_version")
+
+    def may(self, action: str) -> bool:
+        """Whether the caller's role (and authorship) allows ``action`` here:
+        comment, request_review or verdict."""
+        role = self.me.get("role")
+        if action == "verdict":
+            own = bool(self.me.get("name")) and self.me.get("name") == self.created_by
+            return team.role_at_least(role, "approver") and not own
+        return team.role_at_least(role, "commenter" if action == "comment" else "editor")
+
+    def _layout(self) -> None:
+        rows: list[w.Widget] = [self.header_row]
+        if self.reviews is not None:
+            rows += [self.aliases, self.thread]
+        if self.may("comment"):
+            rows.append(self.comment_row)
+        if self.may("request_review"):
+            rows.append(self.request_row)
+        if self.may("verdict"):
+            rows.append(self.verdict_row)
+            self.comment_box.placeholder = (
+                "Comment (Markdown; @name mentions); also sent with Approve / Request changes"
+            )
+        self.note.value = self._note()
+        self.children = [*rows, self.note, self.status]
+
+    def _note(self) -> str:
+        role, name = self.me.get("role"), self.me.get("name")
+        if not role:
+            return ""
+        if not team.role_at_least(role, "commenter"):
+            return _message("muted", f"Read only: your role is {role}.")
+        if team.role_at_least(role, "approver") and name == self.created_by:
+            return _message("muted", "You registered this version: others review it.")
+        return ""
+
+    # -- what it does ---------------------------------------------------------------------
+
+    def _on_refresh(self, _button: Any = None) -> None:
+        self.refresh()
+
+    def _act(self, done: str, action: Any, *args: Any) -> None:
+        """Run one button's action; errors stay in the widget, and it shows the result."""
+        if self._busy:  # a click queued behind the one running
+            return
+        self._busy = True
+        buttons = (self.send_button, self.request_button, self.approve_button, self.changes_button)
+        for button in buttons:
+            button.disabled = True
+        self.status.value = _message("info", "Sending…")
+        try:
+            action(*args)
+        except Exception as exc:
+            self.status.value = _message("error", _error_text(exc))
+        else:
+            if self.refresh():
+                self.status.value = _message("info", done)
+        finally:
+            self._busy = False
+            for button in buttons:
+                button.disabled = False
+
+    def _post_comment(self) -> None:
+        team.comment(self.comment_box.value, model=self.name, version=self.number)
+        self.comment_box.value = ""
+
+    def _request(self) -> None:
+        names = [n for n in self.reviewers.value.replace(",", " ").split() if n]
+        team.request_review(self.name, self.number, names)
+        self.reviewers.value = ""
+
+    def _verdict(self, verdict: str) -> None:
+        body = self.comment_box.value.strip() or None
+        team.review(self.name, self.number, verdict, body=body)
+        self.comment_box.value = ""

@@ -2515,7 +2515,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Point an alias at a version (moves it if set) */
+        /** Point an alias at a version (moves it if set). An alias the model's policy protects moves only if the version passes its rules (409 listing each failed rule), or if an admin sends `override` with a reason (recorded; 403 for anyone else) */
         put: {
             parameters: {
                 query?: never;
@@ -2580,7 +2580,7 @@ export interface paths {
             };
         };
         post?: never;
-        /** Remove an alias */
+        /** Remove an alias (a protected one: admin only, 403 otherwise) */
         delete: {
             parameters: {
                 query?: never;
@@ -2709,7 +2709,7 @@ export interface paths {
                 };
             };
         };
-        /** Set a model's promotion policy: protected aliases and their rules (admin) */
+        /** Set a model's promotion policy: protected aliases and their rules (admin). updated_by and updated_at are set by the server */
         put: {
             parameters: {
                 query?: never;
@@ -2788,7 +2788,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Ask named users to review a model version (400 naming an unknown user) */
+        /** Ask named users to review a model version (400 naming an unknown user, or the version's author) */
         post: {
             parameters: {
                 query?: never;
@@ -2926,7 +2926,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Approve or request changes (approver role; never on your own version) */
+        /** Approve or request changes (approver role; never on your own version, 403); the body, if any, becomes a comment on the version */
         post: {
             parameters: {
                 query?: never;
@@ -3226,7 +3226,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description Only runs of this notebook path. */
+                    /** @description Comments on this notebook's cells (its path, as in GET /notebooks). */
                     notebook?: string;
                     /** @description With notebook: only this cell's comments. */
                     cell?: string;
@@ -3238,6 +3238,10 @@ export interface paths {
                     model?: string;
                     /** @description With model: the version number. */
                     version?: number;
+                    /** @description The next page: the `next` of the previous answer. */
+                    after?: number;
+                    /** @description At most this many comments (default and maximum 2000). */
+                    limit?: number;
                     /** @description With notebook: that member's notebook at the path (team mode). */
                     owner?: string;
                     /** @description With notebook: the git remote URL of the caller's file (team mode). */
@@ -3301,10 +3305,12 @@ export interface paths {
             };
         };
         put?: never;
-        /** Comment on a cell, an execution, a run or a model version, or reply to a comment; @name mentions reach that user's inbox */
+        /** Comment on a cell, an execution, a run or a model version, or reply to a comment (a reply to a reply joins its thread); @name mentions reach that user's inbox. For a cell, send ?notebook=P too (the target's path) */
         post: {
             parameters: {
                 query?: {
+                    /** @description With a cell target: its notebook path again (team clients). */
+                    notebook?: string;
                     /** @description With notebook: that member's notebook at the path (team mode). */
                     owner?: string;
                     /** @description With notebook: the git remote URL of the caller's file (team mode). */
@@ -3384,7 +3390,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Comments per cell of a notebook, with how many are unresolved (the cell badges) */
+        /** Comments per cell of a notebook, with how many threads are unresolved (the cell badges); deleted comments are not counted */
         get: {
             parameters: {
                 query: {
@@ -3529,7 +3535,7 @@ export interface paths {
         };
         options?: never;
         head?: never;
-        /** Edit your comment's body, or resolve / reopen its thread */
+        /** Edit your comment's body, or resolve / reopen its thread (send it to the thread's first comment); newly @mentioned users are notified */
         patch: {
             parameters: {
                 query?: never;
@@ -3757,7 +3763,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Mark inbox items read (only the caller's own) */
+        /** Mark inbox items read (only the caller's own; other ids are ignored); answers the inbox as it is now */
         post: {
             parameters: {
                 query?: never;
@@ -4013,6 +4019,12 @@ export interface components {
              * @default null
              */
             owner?: string | null;
+            /**
+             * Code Sha
+             * @description sha256 of the cell's code the comment is about (UTF-8), when the client knows it (a kernel commenting from the running cell); else the code of the cell's newest execution. The comment is outdated once the cell runs other code.
+             * @default null
+             */
+            code_sha?: string | null;
         };
         /** CellTarget */
         "CellTarget-Output": {
@@ -4034,6 +4046,12 @@ export interface components {
              * @default null
              */
             owner: string | null;
+            /**
+             * Code Sha
+             * @description sha256 of the cell's code the comment is about (UTF-8), when the client knows it (a kernel commenting from the running cell); else the code of the cell's newest execution. The comment is outdated once the cell runs other code.
+             * @default null
+             */
+            code_sha: string | null;
         };
         /** Comment */
         Comment: {
@@ -4046,6 +4064,11 @@ export interface components {
              * @description Markdown as written; clients render it sanitized.
              */
             body: string;
+            /**
+             * Html
+             * @description The body rendered by the server and sanitized (no raw HTML, scripts or unsafe URLs; known @mentions as <span class="cellops-mention">): show this.
+             */
+            html: string;
             /** Author */
             author: string;
             /**
@@ -4109,6 +4132,12 @@ export interface components {
         CommentList: {
             /** Items */
             items: components["schemas"]["Comment"][];
+            /**
+             * Next
+             * @description More comments follow: ask again with ?after=<next> (at most 2000 a page).
+             * @default null
+             */
+            next: number | null;
         };
         /** CommentUpdate */
         CommentUpdate: {
@@ -4364,7 +4393,7 @@ export interface components {
              * Reason
              * @enum {string}
              */
-            reason: "mention" | "review_request" | "review";
+            reason: "mention" | "reply" | "review_request" | "review";
             /** Read */
             read: boolean;
             activity: components["schemas"]["ActivityItem"];
@@ -4725,6 +4754,7 @@ export interface components {
             metric: string;
             /**
              * Tolerance
+             * @description How much worse than the current holder's value still passes.
              * @default 0
              */
             tolerance?: number;
@@ -4740,6 +4770,7 @@ export interface components {
             metric: string;
             /**
              * Tolerance
+             * @description How much worse than the current holder's value still passes.
              * @default 0
              */
             tolerance: number;

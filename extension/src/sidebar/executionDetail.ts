@@ -4,6 +4,8 @@ import { Panel, Widget } from '@lumino/widgets';
 
 import { CellopsClient, IExecution } from '../api';
 import { renderOutputs } from '../render/outputs';
+import { CommentThread } from '../review/thread';
+import { ReviewClient } from '../reviewClient';
 import { h, timeSpan } from './dom';
 import { formatDuration } from './format';
 import { ILoggedValues, renderLoggedValues } from './loggedValues';
@@ -16,6 +18,7 @@ export class ExecutionDetail extends Panel {
   constructor(options: IExecutionDetailOptions) {
     super();
     this._client = options.client;
+    this._reviews = ReviewClient.of(options.client);
     this._rendermime = options.rendermime;
     this._translator = options.translator;
     this._trans = options.translator.load('cellops');
@@ -65,7 +68,30 @@ export class ExecutionDetail extends Panel {
           )
         : this._noOutput();
     this._scroll.addWidget(this._outputs);
+    this._showThread(execution.id);
     this.show();
+  }
+
+  /** The execution's comments under its outputs, refetched on each (live) display. */
+  private _showThread(id: number): void {
+    let thread = this._thread;
+    const target = thread?.target;
+    if (!thread || target?.kind !== 'execution' || target.id !== id) {
+      thread?.dispose();
+      thread = new CommentThread({
+        client: this._reviews,
+        target: { kind: 'execution', id },
+        trans: this._trans,
+        sanitizer: this._rendermime.sanitizer,
+        newThread: 'button',
+        title: this._trans.__('Comments'),
+        emptyText: this._trans.__('No comments on this execution yet.')
+      });
+      this._thread = thread;
+    }
+    // Last in the scroll area, after the outputs added just before.
+    this._scroll.addWidget(thread);
+    void thread.load();
   }
 
   /** Hide and forget the execution. */
@@ -74,6 +100,8 @@ export class ExecutionDetail extends Panel {
     this._dropLogged();
     this._outputs?.dispose();
     this._outputs = null;
+    this._thread?.dispose();
+    this._thread = null;
     this._bar.node.replaceChildren();
     this._header.node.replaceChildren();
     this.hide();
@@ -206,6 +234,8 @@ export class ExecutionDetail extends Panel {
   private readonly _scroll = new Panel();
   private readonly _header = new Widget();
   private _outputs: Widget | null = null;
+  private readonly _reviews: ReviewClient;
+  private _thread: CommentThread | null = null;
   private _execution: IExecution | null = null;
   private _logged: ({ id: number } & ILoggedValues) | null = null;
 }

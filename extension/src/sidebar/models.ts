@@ -5,6 +5,8 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { CellopsClient, IModel, IModelVersion } from '../api';
+import { ModelReview, callerOf, showRefusedMove } from '../review/modelReview';
+import { IFailedRule, IMe, ReviewClient, failedRules } from '../reviewClient';
 import { button, emptyState, h, timeSpan } from './dom';
 import { describeFingerprint, describeSignature, formatMetric } from './format';
 import { openAsNewNotebook } from './lineageOpen';
@@ -35,6 +37,7 @@ export class ModelsView extends Widget implements ISidebarView {
     super();
     this._trans = _options.trans;
     this._archivedToggle = this._makeArchivedToggle();
+    this._reviewClient = ReviewClient.of(_options.client);
     this.addClass('cellops-models-view');
     this.node.append(this._header, this._list);
   }
@@ -52,9 +55,66 @@ export class ModelsView extends Widget implements ISidebarView {
       }
     } else {
       const client = this._options.client;
-      const page = await client.modelVersions(model, undefined, 100, archived);
+      const [page, me, guarded] = await Promise.all([
+        client.modelVersions(model, undefined, 100, archived),
+        callerOf(this._reviewClient),
+        this._hasProtectedAliases(model)
+      ]);
       if (current()) {
         this._renderVersions(model, page.items);
+        await this._updateReviews(page.items, me, guarded);
+      }
+    }
+  }
+
+  /** Whether the model's policy protects any alias (then versions show what is missing). */
+  private async _hasProtectedAliases(model: string): Promise<boolean> {
+    try {
+      const policy = await this._reviewClient.policy(model);
+      return Object.keys(policy.protected_aliases).length > 0;
+    } catch {
+      return false; // no policy API (older backend): nothing is protected to show
+    }
+  }
+
+  /** The review block of each version shown (kept across refreshes: threads survive). */
+  private async _updateReviews(
+    versions: IModelVersion[],
+    me: IMe | null,
+    guarded: boolean
+  ): Promise<void> {
+    await Promise.all(
+      versions.map(v => this._reviewOf(v).update(v, me, guarded))
+    );
+  }
+
+  private _reviewOf(v: IModelVersion): ModelReview {
+    const key = `${v.model}\u0000${String(v.version)}`;
+    let review = this._reviewBlocks.get(key);
+    if (!review) {
+      review = new ModelReview(
+        {
+          client: this._reviewClient,
+          trans: this._trans,
+          onError: this._options.onError,
+          onChanged: () => void this._reload()
+        },
+        v
+      );
+      this._reviewBlocks.set(key, review);
+    }
+    return review;
+  }
+
+  /** Forget the review blocks of versions no longer shown. */
+  private _dropReviews(shown: IModelVersion[]): void {
+    const keep = new Set(
+      shown.map(v => `${v.model}\u0000${String(v.version)}`)
+    );
+    for (const [key, review] of this._reviewBlocks) {
+      if (!keep.has(key)) {
+        review.dispose();
+        this._reviewBlocks.delete(key);
       }
     }
   }
@@ -81,6 +141,7 @@ export class ModelsView extends Widget implements ISidebarView {
   }
 
   private _renderModels(models: IModel[]): void {
+    this._dropReviews([]);
     this._header.replaceChildren(
       h('span', 'cellops-model-title', this._trans.__('Models')),
       this._archivedToggle
@@ -235,6 +296,7 @@ export class ModelsView extends Widget implements ISidebarView {
       this._archivedToggle
     );
     this._shown = versions;
+    this._dropReviews(versions);
     this._list.className = 'cellops-model-versions';
     this._list.replaceChildren(...versions.map(v => this._versionRow(v)));
     this._revealFocused();
@@ -276,7 +338,8 @@ export class ModelsView extends Widget implements ISidebarView {
       metrics,
       this._inputs(v),
       this._lineage(v),
-      this._actions(v)
+      this._actions(v),
+      this._reviewOf(v).node
     );
     return row;
   }
@@ -466,8 +529,54 @@ export class ModelsView extends Widget implements ISidebarView {
       ) {
         return;
       }
-      await this._options.client.setAlias(v.model, alias, v.version);
+      await this._moveAlias(v, alias);
     });
+  }
+
+  /**
+   * Point `alias` at `v`. A protected alias the version may not take is refused (409;
+   * asked first, so that the usual refusal is no failed request): the dialog lists each
+   * failed rule, and an admin may override with a written reason.
+   */
+  private async _moveAlias(v: IModelVersion, alias: string): Promise<void> {
+    const checks = await this._reviewClient
+      .promotionChecks(v.model, v.version)
+      .catch(() => []); // an older backend has no policies: the move decides
+    const check = checks.find(c => c.alias === alias);
+    if (check && !check.allowed) {
+      await this._refused(v, alias, check.failed);
+      return;
+    }
+    try {
+      await this._options.client.setAlias(v.model, alias, v.version);
+    } catch (error) {
+      // A teammate changed the policy or the reviews since: the server has the last word.
+      const failed = failedRules(error);
+      if (failed === null) {
+        throw error;
+      }
+      await this._refused(v, alias, failed);
+    }
+  }
+
+  /** Show why the move is refused; an admin's written reason overrides the rules. */
+  private async _refused(
+    v: IModelVersion,
+    alias: string,
+    failed: IFailedRule[]
+  ): Promise<void> {
+    const me = await callerOf(this._reviewClient);
+    const reason = await showRefusedMove(
+      v.model,
+      alias,
+      v.version,
+      failed,
+      me?.role === 'admin',
+      this._trans
+    );
+    if (reason !== null) {
+      await this._reviewClient.moveAlias(v.model, alias, v.version, reason);
+    }
   }
 
   /** The version `alias` points at now (asked afresh: a teammate may have moved it). */
@@ -554,6 +663,8 @@ export class ModelsView extends Widget implements ISidebarView {
   }
 
   private readonly _trans: TranslationBundle;
+  private readonly _reviewClient: ReviewClient;
+  private readonly _reviewBlocks = new Map<string, ModelReview>();
   private readonly _header = h('div', 'cellops-models-header');
   private readonly _list = h('div', 'cellops-models');
   private readonly _archivedToggle: HTMLElement;

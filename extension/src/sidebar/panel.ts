@@ -8,6 +8,10 @@ import { Panel, Widget } from '@lumino/widgets';
 import { ActivityStream } from '../activity';
 import { CellopsAPIError, CellopsClient, IActivityEvent } from '../api';
 import { cellopsIcon } from '../icons';
+import { ActivityTab } from '../review/activityTab';
+import { InboxWatcher } from '../review/notifications';
+import { ReviewTab } from '../review/reviewTab';
+import { IActivityItem, ReviewClient } from '../reviewClient';
 import { emptyState } from './dom';
 import { isUnreachable } from './errors';
 import { ModelsView } from './models';
@@ -97,6 +101,21 @@ export class CellopsSidebar extends Panel {
       ),
       view: this._versions
     });
+    this._review = new ReviewTab({
+      client: ReviewClient.of(options.client),
+      notebooks: options.notebooks,
+      trans: this._trans,
+      sanitizer: options.rendermime.sanitizer,
+      onChanged: options.onCommentsChanged
+    });
+    this.addTab({
+      id: 'review',
+      label: this._trans.__('Review'),
+      caption: this._trans.__(
+        "Comment threads on this notebook's cells: reply, resolve, jump to the cell"
+      ),
+      view: this._review
+    });
     this.addTab({
       id: 'models',
       label: this._trans.__('Models'),
@@ -115,6 +134,7 @@ export class CellopsSidebar extends Panel {
       view: new NotebooksTab({ ...options, onError: report }),
       teamWide: true
     });
+    this._addActivityTab(options, report);
     this.selectTab('runs');
 
     options.notebooks.currentChanged.connect(this._onCurrentChanged);
@@ -180,6 +200,91 @@ export class CellopsSidebar extends Panel {
       this._versions.focusVersion(notebook, versionId);
       this.selectTab('versions');
     });
+  }
+
+  /** The Activity tab (feed + inbox) and the unread badge on its button. */
+  private _addActivityTab(
+    options: CellopsSidebar.IOptions,
+    report: (error: unknown) => void
+  ): void {
+    const watcher =
+      options.inbox ??
+      new InboxWatcher(ReviewClient.of(options.client), options.activity);
+    if (!options.inbox) {
+      void watcher.start().catch(report);
+    }
+    const tab = new ActivityTab({
+      watcher,
+      trans: this._trans,
+      onError: report,
+      onOpen: item => void this.showActivityItem(item)
+    });
+    this.addTab({
+      id: 'activity',
+      label: this._trans.__('Activity'),
+      caption: this._trans.__(
+        "The team's activity and your inbox: mentions, review requests, verdicts"
+      ),
+      view: tab,
+      teamWide: true
+    });
+    const badge = document.createElement('span');
+    badge.className = 'cellops-inbox-unread';
+    this._tabBar.node
+      .querySelector('button.cellops-tab[data-tab="activity"]')
+      ?.append(badge);
+    tab.tabBadge = badge;
+  }
+
+  /**
+   * Show what an activity item concerns: a model in the Models tab; a notebook's
+   * comment in its Review tab (runs in its Runs tab) when that notebook is open.
+   */
+  async showActivityItem(item: IActivityItem): Promise<void> {
+    if (item.model !== null) {
+      await this.showModel(item.model, item.version ?? undefined);
+      return;
+    }
+    const path = item.notebook;
+    if (path === null) {
+      return;
+    }
+    const open = this._notebooks.find(p => p.context.localPath === path);
+    if (!open) {
+      this._notice.fail(
+        'action',
+        new Error(this._trans.__('Open %1 to see this there', path))
+      );
+      return;
+    }
+    // Open already: this only brings its tab to the front.
+    const shown = this._docManager.openOrReveal(path);
+    this._follow(shown instanceof NotebookPanel ? shown : open);
+    const { cell_id: cell, execution_id: execution } = item.data;
+    if (typeof execution === 'number') {
+      await this.showExecution(execution);
+    } else if (item.type.startsWith('comment')) {
+      this.showReview(typeof cell === 'string' ? cell : undefined);
+    } else {
+      this.selectTab('runs');
+    }
+  }
+
+  /**
+   * The Review tab; with `cell`, scrolled to that cell's threads (a group is made if it
+   * has none) and with `newThread` its new-thread box focused. `cell` is a cell id of the
+   * notebook followed, or a cell of notebook `path`.
+   */
+  showReview(
+    cell?: string | { path: string; cellId: string },
+    newThread = false
+  ): void {
+    const path = typeof cell === 'string' ? this._path() : cell?.path;
+    const cellId = typeof cell === 'string' ? cell : cell?.cellId;
+    if (path != null && cellId !== undefined) {
+      this._review.focusCell(path, cellId, newThread);
+    }
+    this.selectTab('review');
   }
 
   /** Show model `name`'s versions in the Models tab; `version` marked and scrolled to. */
@@ -339,9 +444,20 @@ export class CellopsSidebar extends Panel {
     if (event.type === 'reset') {
       return true;
     }
+    if (this._current === 'activity') {
+      // Every kind of change may add to the feed (a run started, a version registered).
+      return event.type !== 'settings';
+    }
     if (event.type === 'models') {
       // Models are team-wide: any model's change counts while their tab shows.
       return this._current === 'models';
+    }
+    if (
+      (event.type === 'reviews' || event.type === 'comments') &&
+      event.models.length > 0 &&
+      this._current === 'models'
+    ) {
+      return true; // a version's review state, thread or promotion checks changed
     }
     const path = this._path();
     return path !== null && event.notebooks.includes(path);
@@ -370,6 +486,7 @@ export class CellopsSidebar extends Panel {
   private readonly _runs: RunsTab;
   private readonly _models: ModelsView;
   private readonly _versions: VersionsView;
+  private readonly _review: ReviewTab;
   private readonly _docManager: IDocumentManager;
   private _current = 'runs';
   private _followed: NotebookPanel | null = null;
@@ -389,5 +506,9 @@ export namespace CellopsSidebar {
     translator: ITranslator;
     docManager: IDocumentManager;
     activity: ActivityStream;
+    /** A comment on notebook `path` was written in the Review tab (badges refetch). */
+    onCommentsChanged?: (path: string) => void;
+    /** The caller's inbox (shared with the toasts); made here when not given. */
+    inbox?: InboxWatcher;
   }
 }

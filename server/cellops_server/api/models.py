@@ -8,6 +8,8 @@ from ..activity import ActivityHub
 from ..registry import Registry
 from ..registry.lineage import NotYetRecorded, lineage_notebook
 from ..registry.store import IdempotencyKeyReused, InUse
+from ..review.policy import PromotionRefused
+from ..review.reviews import NotAllowed
 from ..schemas import (
     AliasSet,
     Model,
@@ -36,14 +38,18 @@ class RegistryHandler(ApiHandler):
         return raw in ("true", "1")
 
     async def change(self, fn: Any, *args: Any) -> Any:
-        """A registry change; 409 naming what uses the model or version if refused."""
+        """A registry change; 409 naming what uses the model or version, or the promotion
+        rules a protected alias's move fails; 403 if only an admin may do it."""
         try:
             return await self.call(fn, *args)
-        except InUse as exc:
+        except (InUse, PromotionRefused) as exc:
             raise ApiError(409, str(exc), exc.detail) from None
+        except NotAllowed as exc:
+            raise ApiError(403, str(exc)) from None
 
     def model_changed(self, name: str) -> None:
-        """Wake the sidebars waiting on /events: the Models tab refetches."""
+        """Wake the sidebars waiting on /events: the Models tab refetches (one ``models``
+        event per change; the activity rows it wrote need no inbox toast)."""
         hub: ActivityHub | None = self.settings.get("cellops_activity")
         if hub is not None:
             hub.publish_models([name])
@@ -148,13 +154,14 @@ class ModelVersionsHandler(RegistryHandler):
         body = await self.body_as(ModelVersionCreate)
         team_user = getattr(self, "team_user", None)  # lineage owners are checked in team mode
         try:
-            version, created = await self.call(
+            version, created = await self.change(
                 self.registry.register_version,
                 name,
                 body,
                 self.identity(),
                 team_user.name if team_user is not None else None,
                 self.request.headers.get("Idempotency-Key"),
+                self.caller(),
             )
         except IdempotencyKeyReused as exc:
             raise ApiError(422, str(exc)) from None
@@ -200,18 +207,26 @@ class ModelVersionHandler(RegistryHandler):
 
 
 class ModelAliasHandler(RegistryHandler):
-    @operation("Point an alias at a version (moves it if set)", Model, body=AliasSet)
+    @operation(
+        "Point an alias at a version (moves it if set). An alias the model's policy protects "
+        "moves only if the version passes its rules (409 listing each failed rule), or if an "
+        "admin sends `override` with a reason (recorded; 403 for anyone else)",
+        Model,
+        body=AliasSet,
+    )
     @authorized
     async def put(self, name: str, alias: str) -> None:
         body = await self.body_as(AliasSet)
-        model = await self.change(self.registry.set_alias, name, alias, body.version)
+        model = await self.change(
+            self.registry.set_alias, name, alias, body.version, self.caller(), body.override
+        )
         self.model_changed(model.name)
         self.write_json(model)
 
-    @operation("Remove an alias", None, status=204)
+    @operation("Remove an alias (a protected one: admin only, 403 otherwise)", None, status=204)
     @authorized
     async def delete(self, name: str, alias: str) -> None:
-        await self.call(self.registry.delete_alias, name, alias)
+        await self.change(self.registry.delete_alias, name, alias, self.caller())
         self.model_changed(name)
         self.set_status(204)
         self.finish()

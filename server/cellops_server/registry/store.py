@@ -28,6 +28,7 @@ from ..schemas import (
     ModelVersionCreate,
     ModelVersionUpdate,
     Page,
+    ReviewSummary,
 )
 from ..store import NotFound, Store
 from ..store.blobs import BlobNotFound
@@ -47,8 +48,36 @@ from ..store.tables import (
     notebooks,
     versions,
 )
+from ..team.users import TeamUser
 from .artifacts import ArtifactStore
 from .names import check_alias, check_model_name
+
+# review/ (policies, review summaries) is imported where used: it imports registry.names,
+# so importing it here would make a cycle through this package's __init__.
+
+
+def _policy() -> Any:
+    from ..review import policy
+
+    return policy
+
+
+def _summaries(conn: sa.Connection, model_id: int, numbers: list[int]) -> dict[int, Any]:
+    from ..review.reviews import summaries
+
+    return summaries(conn, model_id, numbers)
+
+
+def _record_activity(conn: sa.Connection, *args: Any, **kwargs: Any) -> int:
+    from ..review.activity import record_activity
+
+    return record_activity(conn, *args, **kwargs)
+
+
+def forget_model(conn: sa.Connection, model_id: int, version: int | None = None) -> None:
+    from ..review.reviews import forget_model
+
+    forget_model(conn, model_id, version)
 
 
 class UnsafeArtifact(ValueError):
@@ -116,9 +145,12 @@ class Registry:
         created_by: str | None = None,
         lineage_owner: str | None = None,
         idempotency_key: str | None = None,
+        caller: TeamUser | None = None,
     ) -> tuple[ModelVersion, bool]:
         """create_version, answering (version, created). With ``idempotency_key``, a request
-        repeated with the same key and body answers the version the first one created."""
+        repeated with the same key and body answers the version the first one created.
+        ``body.alias``, if protected by the model's policy, must pass its rules (checked as
+        ``caller``): else nothing is stored (PromotionRefused)."""
         digest = None
         if idempotency_key is not None:
             check_idempotency_key(idempotency_key)
@@ -172,15 +204,22 @@ class Registry:
                     raise ValueError(
                         f"upload the artifact first: PUT /artifacts/{body.artifact} with its bytes"
                     )
-                number = self._insert_version(conn, model, row, body.alias)
+                number = self._insert_version(conn, model, row, body.alias, name, caller)
         if earlier is not None:
             return self.get_version(name, earlier), False
         return self.get_version(name, number), True
 
     def _insert_version(
-        self, conn: sa.Connection, model: Any, row: dict[str, Any], alias: str | None
+        self,
+        conn: sa.Connection,
+        model: Any,
+        row: dict[str, Any],
+        alias: str | None,
+        name: str,
+        caller: TeamUser | None,
     ) -> int:
-        """The model's next version, from ``row``; the alias moved to it if given."""
+        """The model's next version, from ``row``; the alias moved to it if given (and the
+        policy lets it: a refusal rolls the whole registration back)."""
         number = model.latest_version + 1
         conn.execute(sa.insert(model_versions).values(model_id=model.id, version=number, **row))
         conn.execute(
@@ -189,7 +228,11 @@ class Registry:
             # A new version brings an archived model back into the list.
             .values(latest_version=number, updated_at=row["created_at"], archived=False)
         )
+        _record_activity(
+            conn, "model_version.created", row["created_by"], model=name, version=number
+        )
         if alias is not None:
+            _policy().check_move(conn, model.id, name, alias, number, caller, None)
             self._point_alias(conn, model.id, alias, number)
         return number
 
@@ -215,9 +258,20 @@ class Registry:
                 self._touch(conn, model_id)
         return self.get_version(name, number)
 
-    def set_alias(self, name: str, alias: str, number: int) -> Model:
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        number: int,
+        caller: TeamUser | None = None,
+        override: str | None = None,
+    ) -> Model:
+        """Point ``alias`` at version ``number``. A protected alias moves only if the
+        version passes the policy's rules, evaluated here under the model row's lock (which
+        review writes take too), or if an admin ``caller`` overrides with a reason."""
         check_alias(alias)
         with self._write() as conn:
+            self._lock_existing(conn, name)
             model_id, version_id = self._version_id(conn, name, number)
             if conn.scalar(
                 sa.select(model_versions.c.archived).where(model_versions.c.id == version_id)
@@ -227,21 +281,30 @@ class Registry:
                     f"pointing the alias {alias!r} at it",
                     [],
                 )
+            _policy().check_move(conn, model_id, name, alias, number, caller, override)
             self._point_alias(conn, model_id, alias, number)
             self._touch(conn, model_id)
         return self.get_model(name)
 
-    def delete_alias(self, name: str, alias: str) -> None:
+    def delete_alias(self, name: str, alias: str, caller: TeamUser | None = None) -> None:
+        """Remove an alias; a protected one only by an admin ``caller`` (NotAllowed)."""
         check_alias(alias)
         with self._write() as conn:
-            model_id = self._model_id(conn, name)
-            gone = conn.execute(
+            model_id = self._lock_existing(conn, name)
+            held = conn.scalar(
+                sa.select(model_aliases.c.version).where(
+                    model_aliases.c.model_id == model_id, model_aliases.c.alias == alias
+                )
+            )
+            if held is None:
+                raise NotFound(f"model {name!r} has no alias {alias!r}")
+            _policy().check_removal(conn, model_id, name, alias, caller)
+            conn.execute(
                 sa.delete(model_aliases).where(
                     model_aliases.c.model_id == model_id, model_aliases.c.alias == alias
                 )
-            ).rowcount
-            if not gone:
-                raise NotFound(f"model {name!r} has no alias {alias!r}")
+            )
+            _policy().record_moved(conn, caller.name if caller else None, name, alias, held, None)
             self._touch(conn, model_id)
 
     def update_model(self, name: str, body: ModelUpdate) -> Model:
@@ -264,6 +327,7 @@ class Registry:
             model_id = self._lock_existing(conn, name)
             version_id = self._version_id(conn, name, number)[1]
             _refuse_if_used(conn, name, model_id, number, "delete")
+            forget_model(conn, model_id, number)  # its comments and reviews
             sha = conn.scalar(
                 sa.select(model_versions.c.artifact).where(model_versions.c.id == version_id)
             )
@@ -285,6 +349,7 @@ class Registry:
                     )
                 )
             )
+            forget_model(conn, model_id)  # comments, reviews and the policy
             conn.execute(sa.delete(model_versions).where(model_versions.c.model_id == model_id))
             conn.execute(sa.delete(model_aliases).where(model_aliases.c.model_id == model_id))
             conn.execute(sa.delete(models).where(models.c.id == model_id))
@@ -365,8 +430,10 @@ class Registry:
             rows = list(conn.execute(q.limit(limit + 1)))
             page = rows[:limit]
             aliases = self._aliases(conn, [model_id]).get(model_id, {})
+            reviews = _summaries(conn, model_id, [r.version for r in page])
         nxt = encode_cursor([page[-1].version]) if len(rows) > limit else None
-        return Page[ModelVersion](items=[_version(r, aliases) for r in page], next=nxt)
+        items = [_version(r, aliases, reviews.get(r.version)) for r in page]
+        return Page[ModelVersion](items=items, next=nxt)
 
     def get_version(self, name: str, number: int) -> ModelVersion:
         check_model_name(name)
@@ -379,7 +446,8 @@ class Registry:
             ).first()
             if row is None:
                 raise NotFound(f"model {name!r} has no version {number}")
-            return _version(row, self._aliases(conn, [model_id]).get(model_id, {}))
+            review = _summaries(conn, model_id, [number]).get(number)
+            return _version(row, self._aliases(conn, [model_id]).get(model_id, {}), review)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -533,7 +601,7 @@ def _model(r: Any, aliases: dict[str, int]) -> Model:
     )
 
 
-def _version(r: Any, aliases: dict[str, int]) -> ModelVersion:
+def _version(r: Any, aliases: dict[str, int], review: ReviewSummary | None = None) -> ModelVersion:
     return ModelVersion(
         model=r.model_name,
         version=r.version,
@@ -559,6 +627,7 @@ def _version(r: Any, aliases: dict[str, int]) -> ModelVersion:
             data_fingerprints=r.data_fingerprints,
         ),
         archived=r.archived,
+        review=review or ReviewSummary(state="none", approvals=[]),
     )
 
 

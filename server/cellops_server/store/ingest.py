@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..identity import normalize_remote, notebook_key
+from ..review.activity import record_activity
 from .blobs import FileBlobStore, sha256_hex
 from .records import (
     CopyRecord,
@@ -323,6 +324,20 @@ class Ingestor:
             "runs_count", Counter(self.notebook_ids[self.identity(r).key] for r in fresh)
         )
         self._resolve_run_ids(keys)
+        self._record_started(fresh)
+
+    def _record_started(self, fresh: list[RunRecord]) -> None:
+        """The team's feed shows each run first stored ("run.started"), in its transaction."""
+        for r in fresh:
+            identity = self.identity(r)
+            record_activity(
+                self.conn,
+                "run.started",
+                self.sender or r.user,
+                notebook=identity.path,
+                notebook_id=self.notebook_ids[identity.key],
+                data={"run_id": self.run_ids[r.key]},
+            )
 
     def _own_runs(
         self, records: list[RunRecord], latest: dict[str, RunRecord]

@@ -245,6 +245,9 @@ comments = sa.Table(
     sa.Column("model_version", sa.Integer),
     sa.Column("parent_id", sa.Integer, sa.ForeignKey("comments.id")),
     sa.Column("body", NulSafeText, nullable=False),
+    # The body rendered to sanitized HTML when written (review/markdown.py): lists of
+    # comments never render Markdown on the way out.
+    sa.Column("html", NulSafeText),
     sa.Column("author", sa.String(256), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("edited_at", UTCDateTime),

@@ -31,7 +31,10 @@ RESOURCE_ROLES: dict[tuple[str, str], str] = {
 class RoleAuthorizer:
     def is_authorized(self, handler: Any, user: TeamUser, action: str, resource: str) -> bool:
         needed = RESOURCE_ROLES.get((resource, action)) or REQUIRED_ROLE.get(action, "admin")
-        return user.has_role(needed)
+        if user.has_role(needed):
+            return True
+        handler.needed_role = needed  # the refusal names it (TeamApiHandler.write_error)
+        return False
 
 
 class TokenAuthentication(web.RequestHandler):
@@ -67,6 +70,22 @@ class TeamApiHandler(ApiHandler, TokenAuthentication):
     authorizer = RoleAuthorizer()
     log = logging.getLogger("cellops.serve")
     refusal_reason: str | None = None  # why a request was refused, for its access-log line
+    needed_role: str | None = None  # set by RoleAuthorizer when the caller's role is too low
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # A role refusal says which role it takes (Jupyter's decorator says only "not
+        # authorized"; a handler's own refusal keeps its words).
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        user = self.team_user
+        if status_code == 403 and self.needed_role and user and isinstance(exc, web.HTTPError):
+            said = exc.message if isinstance(exc, ApiError) else "not authorized"
+            refusal = ApiError(
+                403,
+                f"{said}: this needs the {self.needed_role} role; {user.name} is a {user.role}",
+                {"needed": self.needed_role, "role": user.role},
+            )
+            kwargs["exc_info"] = (ApiError, refusal, None)
+        super().write_error(status_code, **kwargs)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         # An HTTPError (a refusal) is logged once, by the access log (serve.log_request),

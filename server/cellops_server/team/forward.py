@@ -28,7 +28,9 @@ from ..api.streaming import announced_length
 HOP_HEADERS = {"content-type", "cache-control"}
 DOWNLOAD_HEADERS = HOP_HEADERS | {"content-disposition", "content-length", "x-content-type-options"}
 BODILESS = (204, 304)
-NOTEBOOK_QUERIES = {"runs", "versions", "executions"}  # their ?notebook= is identity-aware
+# Their ?notebook= is identity-aware; POST /comments?notebook=P too (a cell comment's target).
+NOTEBOOK_QUERIES = {"runs", "versions", "executions", "comments", "comments/counts"}
+IDENTITY_POSTS = {"comments"}
 FORWARDED_HEADERS = ("Idempotency-Key",)
 # RFC 3986 path characters (unreserved ones are always kept), and "%" to keep escapes as sent.
 PATH_SAFE = "/%!$&'()*+,;=:@"
@@ -181,7 +183,7 @@ class ForwardHandler(JupyterApiHandler):  # ApiHandler is a StreamingHandler
         if method == "GET" and target.startswith("artifacts/"):
             await self._download(target)
             return
-        if method == "GET":
+        if method == "GET" or (method == "POST" and target.split("?", 1)[0] in IDENTITY_POSTS):
             target += await self._notebook_identity(target)
         kwargs: dict[str, Any] = {}
         # Headers with meaning for the backend's answer: a retried registration is one version.

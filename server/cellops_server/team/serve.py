@@ -16,6 +16,7 @@ from ..activity import ActivityHub
 from ..api.artifacts import DEFAULT_MAX_ARTIFACT_SIZE
 from ..api.routes import openapi_document, team_backend_handlers
 from ..store import Store
+from .notify import ReplicaEvents, postgres_dsn
 
 log = logging.getLogger("cellops.serve")
 access_log = logging.getLogger("cellops.serve.access")
@@ -64,12 +65,16 @@ class UnknownPath(web.RequestHandler):
         self.finish(json.dumps({"error": error, "detail": None}))
 
 
-def make_app(store: Store, max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE) -> web.Application:
+def make_app(
+    store: Store,
+    max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE,
+    hub: ActivityHub | None = None,
+) -> web.Application:
     return web.Application(
         team_backend_handlers(),
         cellops_store=store,
         cellops_openapi=openapi_document(),
-        cellops_activity=ActivityHub(),
+        cellops_activity=hub if hub is not None else ActivityHub(),
         cellops_max_artifact_size=max_artifact_size,
         max_body_size=64 * 1024 * 1024,
         log_function=log_request,
@@ -111,9 +116,15 @@ async def serve(
     max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE,
     tls: ssl.SSLContext | None = None,
 ) -> None:
+    hub = ActivityHub()
+    # On PostgreSQL every replica's events reach every replica's long polls (team/notify.py).
+    dsn = postgres_dsn(store.engine)
+    replicas = ReplicaEvents(dsn, hub) if dsn else None
+    if replicas is not None:
+        await replicas.start()
     # Artifact uploads are streamed and raise this per request; other bodies stay small.
     server = HTTPServer(
-        make_app(store, max_artifact_size),
+        make_app(store, max_artifact_size, hub),
         max_body_size=64 * 1024 * 1024,
         xheaders=True,
         ssl_options=tls,
@@ -127,4 +138,6 @@ async def serve(
     await stop.wait()
     server.stop()
     await server.close_all_connections()
+    if replicas is not None:
+        await replicas.stop()
     store.close()

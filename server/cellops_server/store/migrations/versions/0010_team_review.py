@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("model_version", sa.Integer()),
         sa.Column("parent_id", sa.Integer(), sa.ForeignKey("comments.id")),
         sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("html", sa.Text()),
         sa.Column("author", sa.String(256), nullable=False),
         _when("created_at"),
         _when("edited_at", nullable=True),
