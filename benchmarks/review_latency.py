@@ -20,8 +20,6 @@ Goals (issue 11): p50 ≤ 500 ms and p99 ≤ 1 s, through one replica and across
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -46,6 +44,7 @@ from common import (
     stop_jupyter,
     subprocess_env,
 )
+from team_lab import member_home, shared_repository  # tests/: clones of one repository
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -89,54 +88,15 @@ WATCH = """text => {
 }"""
 
 
-def git(*args: Any, cwd: Path | None = None) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.org",
-         "-c", "init.defaultBranch=main", *map(str, args)],
-        cwd=cwd, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-
-
-def shared_repository(tmp: Path) -> Path:
-    import nbformat
-
-    origin = tmp / "origin.git"
-    git("init", "-q", "--bare", origin)
-    seed = tmp / "seed"
-    git("clone", "-q", origin, seed)
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    for cell_id in CELL_IDS:
-        cell = nbformat.v4.new_code_cell(f"{cell_id} = 1")
-        cell["id"] = cell_id
-        nb.cells.append(cell)
-    nbformat.write(nb, seed / NOTEBOOK)
-    git("add", NOTEBOOK, cwd=seed)
-    git("commit", "-q", "-m", "analysis", cwd=seed)
-    git("push", "-q", "origin", "HEAD:main", cwd=seed)
-    return origin
-
-
 def member_lab(tmp: Path, name: str, backend_url: str, token: str, origin: Path) -> Any:
     from support import JupyterServer
 
     home = tmp / name
-    git("clone", "-q", origin, home / "root")
-    settings = home / "lab-settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
     env = {
         **subprocess_env(),
         "CELLOPS_BACKEND_URL": backend_url,
         "CELLOPS_TOKEN": token,
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "lab-settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        **member_home(home, origin),
     }
     server = JupyterServer(
         home, app="lab", env=env, extra_args=["--LabApp.expose_app_in_browser=True"]
@@ -226,7 +186,7 @@ def main() -> int:
     with fresh_postgres_db() as db_url:
         replicas = [TeamBackend(db_url, tmp / "artifacts") for _ in range(2)]
         tokens = {name: replicas[0].add_user(name, "editor") for name in ("alice", "bob")}
-        origin = shared_repository(tmp)
+        origin = shared_repository(tmp, NOTEBOOK, [(c, f"{c} = 1") for c in CELL_IDS])
         servers: dict[str, Any] = {}
         try:
             for backend in replicas:

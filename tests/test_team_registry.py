@@ -241,7 +241,8 @@ def test_registry_through_the_team_backend_from_kernels(
     )
     vera.close()
     out = last_json(refused["stdout"])
-    assert out.get("type") == "RegistryError" and out["status"] == 403, out
+    # PermissionDenied is the RegistryError a 403 raises (also a PermissionError).
+    assert out.get("type") == "PermissionDenied" and out["status"] == 403, out
     assert "you are not allowed to upload artifacts" in out["message"]
     assert "your role on this server does not allow it" in out["message"]
     viewer = api_as(team, "vera")

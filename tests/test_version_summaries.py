@@ -16,6 +16,7 @@ from alembic.config import Config
 from cellops_server.store import Store, create_engine
 from cellops_server.store.engine import MIGRATIONS
 from cellops_server.store.tables import versions
+from sqlalchemy import inspect
 
 from .attacks.conftest import API, Team
 from .records import execution, run
@@ -165,16 +166,19 @@ def test_a_name_is_trimmed_kept_apart_from_the_pin_and_cleared_when_blank(store:
 
 
 def test_migration_0008_keeps_existing_versions(db_url: str, tmp_path: Path) -> None:
+    # Versions stored by today's code, then the schema taken back to 0007 (no names, no pins):
+    # upgrading again must keep every version and give each an empty name and no pin.
+    stored = Store(db_url, str(tmp_path / "artifacts"))
+    stored.ingest_json([run(), execution(1, "a = 1", "c1"), execution(2, "a = 2", "c1")])
+    stored.close()
     engine = create_engine(db_url)
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0007")
+        command.downgrade(cfg, "0007")
+        assert "name" not in {c["name"] for c in inspect(conn).get_columns("versions")}
     engine.dispose()
-    old = Store(db_url, str(tmp_path / "artifacts"), auto_migrate=False)
-    old.ingest_json([run(), execution(1, "a = 1", "c1"), execution(2, "a = 2", "c1")])
-    old.close()
 
     upgraded = Store(db_url, str(tmp_path / "artifacts"))
     try:

@@ -18,10 +18,8 @@ feed, screenshots). Screenshots: ui-tests/artifacts/screenshots/review-<view>-<t
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
-import subprocess
 import threading
 import time
 import uuid
@@ -31,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 import requests
 from conftest import ARTIFACTS, BENIGN_CONSOLE_ERRORS, ConsoleWatcher, Lab
@@ -39,6 +36,7 @@ from playwright.sync_api import Browser, Dialog, Locator, Page, expect
 
 from tests.postgres import fresh_postgres_database
 from tests.support import CELLOPS_CLIENT_ENV, Api, JupyterServer, TeamBackend
+from tests.team_lab import member_home, shared_repository
 
 API = "cellops/api/v1"
 NOTEBOOK = "analysis.ipynb"
@@ -125,55 +123,16 @@ class Team:
         return self.servers[name].api
 
 
-def git(*args: str | Path, cwd: Path | None = None) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=team", "-c", "user.email=team@example.org",
-         "-c", "init.defaultBranch=main", *map(str, args)],
-        cwd=cwd, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-
-
-def shared_repository(tmp: Path) -> Path:
-    """A bare 'origin' holding analysis.ipynb with fixed cell ids; answers its path."""
-    origin = tmp / "origin.git"
-    git("init", "-q", "--bare", origin)
-    seed = tmp / "seed"
-    git("clone", "-q", origin, seed)
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    for cell_id, code in CELLS:
-        cell = nbformat.v4.new_code_cell(code)
-        cell["id"] = cell_id
-        nb.cells.append(cell)
-    nbformat.write(nb, seed / NOTEBOOK)
-    git("add", NOTEBOOK, cwd=seed)
-    git("commit", "-q", "-m", "analysis", cwd=seed)
-    git("push", "-q", "origin", "HEAD:main", cwd=seed)
-    return origin
-
-
 def start_member(team: Team, tmp: Path, name: str, replica: int, origin: Path) -> JupyterServer:
     """The member's Jupyter server: their clone as root, team client of one replica."""
     home = tmp / name
-    git("clone", "-q", origin, home / "root")
-    settings = home / "lab-settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    # No "get Jupyter news?" toast (and no request to the internet): only cellops' toasts.
-    (settings / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
     server = JupyterServer(
         home,
         app="lab",
         env={
             "CELLOPS_BACKEND_URL": team.replicas[replica].url,
             "CELLOPS_TOKEN": team.tokens[name],
-            "JUPYTERLAB_SETTINGS_DIR": str(home / "lab-settings"),
-            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+            **member_home(home, origin),
         },
         extra_args=["--LabApp.expose_app_in_browser=True"],
     )
@@ -190,7 +149,7 @@ def team(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Te
         replicas = [TeamBackend(db_url, tmp / "artifacts") for _ in range(2)]
         tokens = {name: replicas[0].add_user(name, role) for name, role in USERS.items()}
         team = Team(replicas, tokens)
-        origin = shared_repository(tmp)
+        origin = shared_repository(tmp, NOTEBOOK, CELLS)
         try:
             with ThreadPoolExecutor(4) as pool:
                 for backend in pool.map(lambda b: b.start(), replicas):
@@ -742,7 +701,9 @@ HOSTILE = (
     "[click me](javascript:window.__pwned='link') and "
     "<a href=\"javascript:window.__pwned='a'\">raw link</a> and "
     "[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)\n\n"
-    "<iframe src=\"javascript:window.__pwned='iframe'\"></iframe> **bold stays**"
+    "<iframe src=\"javascript:window.__pwned='iframe'\"></iframe>\n\n"
+    # Its own paragraph: a line opening with a raw HTML block stays raw HTML (CommonMark).
+    "**bold stays**"
 )
 
 

@@ -63,6 +63,8 @@ export class ModelsView extends Widget implements ISidebarView {
       if (current()) {
         this._renderVersions(model, page.items);
         await this._updateReviews(page.items, me, guarded);
+        // The review blocks above it have grown meanwhile: scroll to it again, once.
+        this._revealFocused(true);
       }
     }
   }
@@ -299,15 +301,19 @@ export class ModelsView extends Widget implements ISidebarView {
     this._dropReviews(versions);
     this._list.className = 'cellops-model-versions';
     this._list.replaceChildren(...versions.map(v => this._versionRow(v)));
-    this._revealFocused();
+    this._revealFocused(false);
   }
 
-  private _revealFocused(): void {
+  /**
+   * Scroll the focused version into view; `done`: the rows are complete (their review
+   * blocks loaded), so later refreshes leave the scroll position to the user.
+   */
+  private _revealFocused(done: boolean): void {
     const row = this._list.querySelector('.cellops-model-version-focused');
     // Hidden, nothing scrolls: keep the request for when the view shows.
     if (this._reveal && row && this.isVisible) {
       row.scrollIntoView({ block: 'nearest' });
-      this._reveal = false;
+      this._reveal = !done;
     }
   }
 
