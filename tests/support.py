@@ -155,7 +155,9 @@ class JupyterServer:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            # SIGTERM, not SIGINT: a process started in the background (as CI may run the
+            # suite) inherits an ignored SIGINT, and the server would sit out the 10 s.
+            self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:

@@ -499,10 +499,10 @@ def open_version(member: Member, version: int) -> Locator:
     lab = member.lab
     lab.open_sidebar()
     lab.sidebar_tab("models")
-    row = lab.sidebar.locator(f".cellops-model[data-model='{MODEL}']")
     versions = lab.sidebar.locator(f".cellops-model-version[data-version='{version}']")
-    if not versions.is_visible():
-        row.click()
+    # Already on the model's versions, a new version arrives live; from the list, open it.
+    if lab.sidebar.locator(".cellops-model-title", has_text=MODEL).count() == 0:
+        lab.sidebar.locator(f".cellops-model[data-model='{MODEL}']").click()
     expect(versions).to_be_visible()
     return versions
 
