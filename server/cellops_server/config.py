@@ -92,6 +92,21 @@ class CellopsConfig(Configurable):
         "bursts arriving meanwhile are written in one transaction.",
     )
 
+    serving_port = Int(
+        8900,
+        config=True,
+        help="Port of the serving listener (deployments' endpoints, on 127.0.0.1), started "
+        "when the first deployment exists (env CELLOPS_SERVING_PORT).",
+    )
+
+    serving_workers = Int(
+        2, config=True, help="Inference worker processes behind the serving listener."
+    )
+
+    @default("serving_port")
+    def _serving_port_default(self) -> int:
+        return int(os.environ.get("CELLOPS_SERVING_PORT") or 8900)
+
     @default("home")
     def _home_default(self) -> str:
         return str(default_home())

@@ -732,3 +732,103 @@ class InboxPage(BaseModel):
 class InboxRead(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ids: list[PositiveInt] = Field(max_length=1000)
+
+
+# -- deployments (issue 12) -------------------------------------------------------------------
+
+# Deployment names appear in URLs of the serving listener (/v2/models/{name}, /deployments/
+# {name}/invocations): the model name rule, at most 64 characters (serving/names).
+DeploymentState = Literal["starting", "ready", "failed"]
+
+
+class TrafficShare(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: PositiveInt
+    percent: int = Field(ge=0, le=100)
+
+
+class DeploymentCreate(BaseModel):
+    """One of ``version`` or ``alias`` (neither: the model's latest version)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        description="1-64 letters, digits, '.', '_' or '-', starting with a "
+        "letter or digit; it is part of the endpoint's URL."
+    )
+    model: str
+    version: PositiveInt | None = None
+    alias: str | None = Field(default=None, description="Follow this alias as it moves.")
+    public: bool = Field(
+        default=False, description="Serve without a key (anyone who can reach the listener)."
+    )
+
+
+class DeploymentPatch(BaseModel):
+    """Exactly one change: pin a ``version`` (a rollback when it is older), follow an
+    ``alias``, split ``traffic`` between two versions (percents summing to 100), or make
+    it ``public`` or keyed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: PositiveInt | None = None
+    alias: str | None = None
+    traffic: list[TrafficShare] | None = Field(default=None, min_length=1, max_length=2)
+    public: bool | None = None
+
+
+class DeploymentUrls(BaseModel):
+    v2: str = Field(description="Open Inference Protocol: POST {v2}/infer.")
+    invocations: str = Field(description="MLflow scoring protocol: POST {invocations}.")
+
+
+class Deployment(BaseModel):
+    name: str
+    model: str
+    version: int = Field(description="The version taking most of the traffic.")
+    alias: str | None = Field(description="The alias followed (null: pinned to versions).")
+    state: DeploymentState
+    error: str | None = Field(description="Why it failed, in words a person can act on.")
+    traffic: list[TrafficShare]
+    urls: DeploymentUrls
+    public: bool
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeploymentCreated(Deployment):
+    key: str | None = Field(
+        description="The inference key (Authorization: Bearer <key>); shown this once. "
+        "Null for a public deployment."
+    )
+
+
+class DeploymentKey(BaseModel):
+    key: str = Field(
+        description="The new inference key, shown this once; the old one stops working."
+    )
+
+
+class DeploymentEvent(BaseModel):
+    id: int
+    at: datetime
+    actor: str | None = Field(description="Who; null for the serving router itself.")
+    type: str
+    data: dict[str, Any]
+
+
+class DeploymentMinute(BaseModel):
+    minute: datetime
+    version: int
+    requests: int
+    errors: int
+    p50: float | None = Field(description="Median latency in seconds (null: no requests).")
+    p95: float | None
+
+
+class DeploymentMetrics(BaseModel):
+    deployment: str
+    window: int = Field(description="Minutes covered, up to now.")
+    minutes: list[DeploymentMinute]

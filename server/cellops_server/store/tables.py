@@ -334,3 +334,68 @@ inbox = sa.Table(
     sa.UniqueConstraint("user_name", "activity_id", name="uq_inbox_user_activity"),
     sa.Index("ix_inbox_user", "user_name", "id"),
 )
+
+# -- deployments (issue 12, migration 0011) ---------------------------------------------------
+
+# A named endpoint. It serves ``traffic`` (a list of {"version", "percent"}): one version at
+# 100 %, or a canary split between two. With ``alias`` set it follows that alias: moving the
+# alias moves the deployment. ``state`` is what the serving router last reported (starting,
+# ready, failed with ``error``). ``generation`` grows with every change, so the router sees
+# what changed since it last looked.
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), nullable=False),
+    sa.Column("alias", sa.String(64)),
+    sa.Column("traffic", JSON, nullable=False),
+    sa.Column("public", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("state", sa.String(16), nullable=False),  # starting | ready | failed
+    sa.Column("error", NulSafeText),
+    sa.Column("generation", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_by", sa.String(256)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The deployment's inference key, as a sha256 of the key (the key is shown once).
+deployment_keys = sa.Table(
+    "deployment_keys",
+    metadata,
+    sa.Column("deployment_id", sa.Integer, sa.ForeignKey("deployments.id"), primary_key=True),
+    sa.Column("key_sha256", sa.String(64), nullable=False),
+    sa.Column("created_by", sa.String(256)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Every change of a deployment, with who and when (``actor`` null: the serving router).
+# Kept after the deployment is deleted (by name), as its history.
+deployment_events = sa.Table(
+    "deployment_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("deployment", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(256)),
+    # created | version_changed | alias_followed | traffic_changed | rolled_back | public_changed
+    # | state_changed | key_rotated | deleted
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("data", JSON, nullable=False),
+    sa.Index("ix_deployment_events_deployment", "deployment", "id"),
+)
+
+# Request outcomes per deployment, version and minute, written by the serving router.
+# ``buckets``: request counts per latency histogram bucket (serving/metrics.py BUCKETS,
+# seconds), from which p50/p95 are read.
+deployment_metrics = sa.Table(
+    "deployment_metrics",
+    metadata,
+    sa.Column("deployment", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("minute", UTCDateTime, primary_key=True),
+    sa.Column("requests", sa.Integer, nullable=False),
+    sa.Column("errors", sa.Integer, nullable=False),
+    sa.Column("latency_sum", sa.Float, nullable=False),
+    sa.Column("buckets", JSON, nullable=False),
+)

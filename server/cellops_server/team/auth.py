@@ -25,6 +25,7 @@ RESOURCE_ROLES: dict[tuple[str, str], str] = {
     ("cellops.reviews", "write"): "approver",
     ("cellops.policies", "write"): "admin",
     ("cellops.inbox", "write"): "viewer",
+    ("cellops.deployments", "write"): "editor",
 }
 
 
