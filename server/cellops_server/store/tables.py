@@ -399,3 +399,28 @@ deployment_metrics = sa.Table(
     sa.Column("latency_sum", sa.Float, nullable=False),
     sa.Column("buckets", JSON, nullable=False),
 )
+
+# What a model version was trained on, per feature (monitoring/reference.py): quantile bins
+# and moments of numeric columns, frequencies of categorical ones. Drift compares samples
+# of requests against it.
+training_references = sa.Table(
+    "training_references",
+    metadata,
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), primary_key=True),
+    sa.Column("model_version", sa.Integer, primary_key=True),
+    sa.Column("summary", JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# A sample of served requests (inputs and predictions), kept bounded per deployment.
+deployment_samples = sa.Table(
+    "deployment_samples",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("deployment", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("inputs", JSON, nullable=False),  # rows: lists of feature values, or {column: value}
+    sa.Column("predictions", JSON, nullable=False),
+    sa.Index("ix_deployment_samples_deployment", "deployment", "id"),
+)

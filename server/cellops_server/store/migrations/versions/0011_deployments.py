@@ -1,4 +1,5 @@
-"""Deployments: named endpoints serving model versions, their keys, events and metrics.
+"""Deployments: named endpoints serving model versions, their keys, events, metrics and
+request samples; the training reference of a model version, for drift.
 
 Revision ID: 0011
 Revises: 0010
@@ -64,8 +65,33 @@ def upgrade() -> None:
         sa.Column("buckets", JSON, nullable=False),
         sa.PrimaryKeyConstraint("deployment", "version", "minute"),
     )
+    op.create_table(
+        "training_references",
+        sa.Column("model_id", sa.Integer(), sa.ForeignKey("models.id"), nullable=False),
+        sa.Column("model_version", sa.Integer(), nullable=False),
+        sa.Column("summary", JSON, nullable=False),
+        _when("created_at"),
+        sa.PrimaryKeyConstraint("model_id", "model_version"),
+    )
+    op.create_table(
+        "deployment_samples",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("deployment", sa.String(64), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        _when("at"),
+        sa.Column("inputs", JSON, nullable=False),
+        sa.Column("predictions", JSON, nullable=False),
+    )
+    op.create_index("ix_deployment_samples_deployment", "deployment_samples", ["deployment", "id"])
 
 
 def downgrade() -> None:
-    for table in ("deployment_metrics", "deployment_events", "deployment_keys", "deployments"):
+    for table in (
+        "deployment_samples",
+        "training_references",
+        "deployment_metrics",
+        "deployment_events",
+        "deployment_keys",
+        "deployments",
+    ):
         op.drop_table(table)
