@@ -82,6 +82,15 @@ NEEDS: dict[tuple[str, str], str] = {
     ("ActivityHandler", "GET"): "viewer",
     ("InboxHandler", "GET"): "viewer",
     ("InboxReadHandler", "POST"): "viewer",  # one's own inbox
+    ("DeploymentsHandler", "GET"): "viewer",
+    ("DeploymentsHandler", "POST"): "editor",
+    ("DeploymentHandler", "GET"): "viewer",
+    ("DeploymentHandler", "PATCH"): "editor",
+    ("DeploymentHandler", "DELETE"): "editor",  # anyone's, as models are
+    ("DeploymentEventsHandler", "GET"): "viewer",
+    ("DeploymentMetricsHandler", "GET"): "viewer",
+    ("DeploymentKeyHandler", "POST"): "editor",
+    ("DeploymentDriftHandler", "GET"): "viewer",
 }
 
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -222,6 +231,18 @@ def own_or_alices(world: World, values: dict[str, Any], role: str) -> Any:
     return values.get(role, values["editor"])
 
 
+DEPLOYMENT = "matrix-deployment"
+
+
+def deployment(world: World, role: str = "editor", fresh: bool = False) -> str:
+    """The matrix's deployment (made once by the editor), or a fresh one to delete."""
+    name = f"gone-{uuid.uuid4().hex[:8]}" if fresh and at_least(role, "editor") else DEPLOYMENT
+    body = {"name": name, "model": MODEL, "version": 1}
+    r = world.api("editor").request("POST", f"{API}/deployments", json=body)
+    assert r.status_code in (201, 409), r.text
+    return name
+
+
 OWNER = {"owner": "alice"}  # other members read alice's notebook by naming her
 PREPARE: dict[tuple[str, str], Prepare] = {
     ("StatusHandler", "GET"): lambda w, r: Call("status", ok={200}),
@@ -327,6 +348,31 @@ PREPARE: dict[tuple[str, str], Prepare] = {
     ("ActivityHandler", "GET"): lambda w, r: Call("activity", ok={200}),
     ("InboxHandler", "GET"): lambda w, r: Call("inbox", ok={200}),
     ("InboxReadHandler", "POST"): lambda w, r: Call("inbox/read", json={"ids": []}, ok={200}),
+    ("DeploymentsHandler", "GET"): lambda w, r: Call("deployments", ok={200}),
+    ("DeploymentsHandler", "POST"): lambda w, r: Call(
+        "deployments",
+        json={"name": f"made-{uuid.uuid4().hex[:8]}", "model": MODEL, "version": 1},
+        ok={201},
+    ),
+    ("DeploymentHandler", "GET"): lambda w, r: Call(f"deployments/{deployment(w)}", ok={200}),
+    ("DeploymentHandler", "PATCH"): lambda w, r: Call(
+        f"deployments/{deployment(w)}", json={"version": 1}, ok={200}
+    ),
+    ("DeploymentHandler", "DELETE"): lambda w, r: Call(
+        f"deployments/{deployment(w, r, fresh=True)}", ok={204}
+    ),
+    ("DeploymentEventsHandler", "GET"): lambda w, r: Call(
+        f"deployments/{deployment(w)}/events", ok={200}
+    ),
+    ("DeploymentMetricsHandler", "GET"): lambda w, r: Call(
+        f"deployments/{deployment(w)}/metrics", ok={200}
+    ),
+    ("DeploymentKeyHandler", "POST"): lambda w, r: Call(
+        f"deployments/{deployment(w)}/key", ok={201}
+    ),
+    ("DeploymentDriftHandler", "GET"): lambda w, r: Call(
+        f"deployments/{deployment(w)}/drift", ok={200}
+    ),
 }
 
 

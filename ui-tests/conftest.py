@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.support import JupyterServer  # noqa: E402
+from tests.support import JupyterServer, free_port  # noqa: E402
 
 # Debian's Chromium (a Playwright browser download is impossible here); another path can be
 # given with CELLOPS_CHROMIUM.
@@ -110,8 +110,12 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator
             "JUPYTERLAB_SETTINGS_DIR": str(settings),
             "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
         },
-        # window.jupyterapp, so tests can read what JupyterLab itself holds (cell ids, kernel).
-        extra_args=["--LabApp.expose_app_in_browser=True"],
+        # window.jupyterapp, so tests can read what JupyterLab itself holds (cell ids, kernel);
+        # a serving port of its own, so deployments never collide with another server's.
+        extra_args=[
+            "--LabApp.expose_app_in_browser=True",
+            f"--CellopsConfig.serving_port={free_port()}",
+        ],
     ).start()
     try:
         yield server

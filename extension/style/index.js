@@ -4,3 +4,4 @@ import './cellops.css';
 import './widgets.css';
 import './review.css';
 import './activity.css';
+import './deploy.css';

@@ -20,8 +20,10 @@ from .capture.policy import TrackingPolicy
 from .capture.tap import TrackingKernelWebsocketConnection
 from .capture.tracker import Tracker, now_iso
 from .config import CellopsConfig
+from .monitoring.drift import Thresholds
 from .private import open_private, private_dir, write_private
 from .schemas import Status, TrackingSettings
+from .serving.supervisor import ServingSupervisor, has_deployments
 from .spool import Spool
 from .store import Store
 from .team.forward import BackendClient
@@ -131,7 +133,9 @@ class CellopsExtension(ExtensionApp):
             cellops_max_artifact_size=cfg.max_artifact_size,
             cellops_openapi=openapi_document(),
             cellops_local_notebooks=LocalNotebooks(self.serverapp.root_dir),
+            cellops_drift_thresholds=Thresholds.from_config(cfg),
         )
+        self.serving = None if self.team_client else self._serving_supervisor()
         events = self.serverapp.event_logger
         events.add_listener(schema_id=KERNEL_ACTIONS, listener=self._on_kernel_action)
         events.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
@@ -157,6 +161,29 @@ class CellopsExtension(ExtensionApp):
         if self.cellops.autolog:  # an explicit CELLOPS_AUTOLOG (e.g. =0) wins
             os.environ.setdefault("CELLOPS_AUTOLOG", "1")
 
+    def _serving_supervisor(self) -> ServingSupervisor:
+        """The serving listener on 127.0.0.1: started now if a deployment exists (they come
+        back after a restart), else by the first deploy (``cellops_serving_wake``)."""
+        cfg = self.cellops
+        # Members call with this server's token; the router gets it by environment.
+        token = getattr(self.serverapp.identity_provider, "token", "") or ""
+        supervisor = ServingSupervisor(
+            cfg.db_url,
+            cfg.artifacts_dir,
+            "127.0.0.1",
+            cfg.serving_port,
+            cfg.serving_workers,
+            {"CELLOPS_SERVING_MEMBER_TOKEN": token},
+        )
+        self.settings.update(
+            cellops_serving_url=supervisor.url, cellops_serving_wake=supervisor.start
+        )
+        if self.store is not None and has_deployments(self.store.engine):
+            supervisor.start()
+        self._serving_watch = PeriodicCallback(supervisor.ensure_running, 2000)
+        self._serving_watch.start()
+        return supervisor
+
     def _try_migrate(self, store: Store) -> None:
         try:
             store.migrate()
@@ -175,6 +202,9 @@ class CellopsExtension(ExtensionApp):
             await self.relay.stop()
         self._writer_watch.stop()
         self.writer.stop()
+        if self.serving is not None:
+            self._serving_watch.stop()
+            self.serving.stop()
         self.spool.close()
         if self.store is not None:
             self.store.close()

@@ -50,7 +50,17 @@ def _serve(args: argparse.Namespace) -> int:
     tls = tls_context(args.certfile, args.keyfile) if args.certfile else None
     private_dir(_artifacts(args))  # models are their owner's only (0700)
     store = Store(_db(args), _artifacts(args))
-    asyncio.run(serve(store, args.host, args.port, args.max_artifact_size, tls))
+    serving = None
+    if args.serving_port:
+        from .serving.supervisor import ServingSupervisor
+
+        serving = ServingSupervisor(
+            _db(args), _artifacts(args), args.host, args.serving_port, args.serving_workers
+        )
+    serving_url = args.serving_url or (serving.url if serving else "")
+    asyncio.run(
+        serve(store, args.host, args.port, args.max_artifact_size, tls, serving, serving_url)
+    )
     return 0
 
 
@@ -89,6 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--keyfile", help="PEM private key of --certfile (default: none, plain HTTP)"
+    )
+    serve.add_argument(
+        "--serving-port",
+        type=int,
+        default=0,
+        help="port of the serving listener (deployments' endpoints) on --host; "
+        "default: none (deployments are not served)",
+    )
+    serve.add_argument(
+        "--serving-workers", type=int, default=2, help="inference worker processes (default: 2)"
+    )
+    serve.add_argument(
+        "--serving-url",
+        help="the serving listener's URL as clients reach it, shown in deployments "
+        "(default: http://HOST:SERVING_PORT)",
     )
 
     migrate = sub.add_parser("migrate", help="bring the store's schema up to date")

@@ -103,6 +103,26 @@ class CellopsConfig(Configurable):
         2, config=True, help="Inference worker processes behind the serving listener."
     )
 
+    # Drift of served requests against the training data (monitoring/drift.py).
+    drift_psi_threshold = Float(
+        0.2, config=True, help="PSI over which a feature's distribution has shifted materially."
+    )
+    drift_ks_pvalue = Float(
+        0.01, config=True, help="KS p-value under which a numeric feature differs significantly."
+    )
+    drift_wasserstein_threshold = Float(
+        0.2,
+        config=True,
+        help="Wasserstein distance, in reference standard deviations, over which a numeric "
+        "feature has shifted materially.",
+    )
+    drift_chi2_pvalue = Float(
+        0.01, config=True, help="Chi-squared p-value under which a categorical feature differs."
+    )
+    drift_min_samples = Int(
+        50, config=True, help="Sampled requests needed in the window before drift is judged."
+    )
+
     @default("serving_port")
     def _serving_port_default(self) -> int:
         return int(os.environ.get("CELLOPS_SERVING_PORT") or 8900)

@@ -389,6 +389,11 @@ class ModelVersionCreate(BaseModel):
     description: str | None = Field(default=None, max_length=20_000)
     alias: str | None = Field(default=None, description="Point this alias at the new version.")
     lineage: LineageIn = Field(default_factory=LineageIn)
+    reference: dict[str, Any] | None = Field(
+        default=None,
+        description="Summary of the training data per feature (cellops.reference.summarize), "
+        "what drift of served requests is measured against; at most 1,000,000 bytes of JSON.",
+    )
 
 
 class ModelVersionUpdate(BaseModel):
@@ -760,8 +765,11 @@ class DeploymentCreate(BaseModel):
     model: str
     version: PositiveInt | None = None
     alias: str | None = Field(default=None, description="Follow this alias as it moves.")
+    # Strict: making an endpoint public is never inferred from "yes" or 1.
     public: bool = Field(
-        default=False, description="Serve without a key (anyone who can reach the listener)."
+        default=False,
+        strict=True,
+        description="Serve without a key (anyone who can reach the listener).",
     )
 
 
@@ -775,7 +783,7 @@ class DeploymentPatch(BaseModel):
     version: PositiveInt | None = None
     alias: str | None = None
     traffic: list[TrafficShare] | None = Field(default=None, min_length=1, max_length=2)
-    public: bool | None = None
+    public: bool | None = Field(default=None, strict=True)
 
 
 class DeploymentUrls(BaseModel):
@@ -796,6 +804,10 @@ class Deployment(BaseModel):
     created_by: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class DeploymentList(BaseModel):
+    items: list[Deployment] = Field(description="Every deployment, by name.")
 
 
 class DeploymentCreated(Deployment):
@@ -819,6 +831,10 @@ class DeploymentEvent(BaseModel):
     data: dict[str, Any]
 
 
+class DeploymentEventList(BaseModel):
+    items: list[DeploymentEvent] = Field(description="Oldest first.")
+
+
 class DeploymentMinute(BaseModel):
     minute: datetime
     version: int
@@ -832,3 +848,60 @@ class DeploymentMetrics(BaseModel):
     deployment: str
     window: int = Field(description="Minutes covered, up to now.")
     minutes: list[DeploymentMinute]
+
+
+# Drift of served requests against the training reference (monitoring/drift.py).
+DriftTestName = Literal["ks", "psi", "wasserstein", "chi2"]
+
+
+class DriftTest(BaseModel):
+    test: DriftTestName = Field(
+        description="ks: two-sample Kolmogorov-Smirnov against the reference quantiles; psi: "
+        "population stability index over the reference bins (or categories); wasserstein: "
+        "distance in units of the reference std; chi2: chi-squared on category counts."
+    )
+    statistic: float
+    threshold: float = Field(
+        description="drifted when statistic > threshold (ks, chi2: the critical value of the "
+        "p-value setting for these sample sizes)."
+    )
+    p_value: float | None = Field(description="ks and chi2 only.")
+    drifted: bool
+
+
+class FeatureDrift(BaseModel):
+    feature: str
+    kind: Literal["numeric", "categorical"]
+    samples: int = Field(description="Requests with a value for this feature in the window.")
+    drifted: bool | None = Field(
+        description="numeric: ks and (psi or wasserstein) over threshold; categorical: chi2 "
+        "and psi. null: not enough samples (see reason)."
+    )
+    reason: str | None = None
+    tests: list[DriftTest]
+
+
+class DriftReport(BaseModel):
+    """Drift of one version's sampled requests against that version's training reference."""
+
+    version: int | None = None
+    reference: Literal["training", "input_example"] | None = Field(
+        default=None, description="What the reference was computed from (null: none stored)."
+    )
+    samples: int = Field(description="Sampled requests in the window.")
+    min_samples: int
+    drifted: bool | None = Field(description="Any feature drifted; null: cannot say (message).")
+    message: str | None = None
+    features: list[FeatureDrift]
+
+
+class DeploymentDrift(BaseModel):
+    deployment: str
+    window: int = Field(description="Minutes of sampled requests, up to now.")
+    drifted: bool | None = Field(
+        description="Any served version drifted; null when none can say (too few samples, "
+        "no reference)."
+    )
+    versions: list[DriftReport] = Field(
+        description="One per served version, the one taking most traffic first."
+    )

@@ -13,6 +13,12 @@ Talk about it with the team (``cellops.team``: comments, review requests, verdic
     cellops.request_review("churn", version.version, ["bob"])
     cellops.review("churn", 3, "approve", body="Checked the holdout")
 
+Serve a registered model and call it (``cellops.deploy``)::
+
+    dep = cellops.deploy("churn", alias="champion")  # waits until it serves; dep.key once
+    dep.predict(X[:5]), dep.url                       # MLflow scoring protocol
+    cellops.undeploy("churn")
+
 In a kernel started by a Jupyter server with cellops nothing needs configuring;
 elsewhere set CELLOPS_URL and CELLOPS_TOKEN. Importing stays light (the standard
 library only): scikit-learn, numpy and skops are imported by register()/load()
@@ -36,6 +42,17 @@ from .client import (
     client,
     reset_client,
 )
+from .deploy import (
+    Deployment,
+    DeploymentFailed,
+    DeploymentNotFound,
+    DeploymentTimeout,
+    PredictionError,
+    deploy,
+    deployments,
+    get_deployment,
+    undeploy,
+)
 from .registry import (
     ModelVersion,
     delete_alias,
@@ -57,8 +74,13 @@ __all__ = [
     "CellopsError",
     "Client",
     "Comment",
+    "Deployment",
+    "DeploymentFailed",
+    "DeploymentNotFound",
+    "DeploymentTimeout",
     "ModelVersion",
     "PermissionDenied",
+    "PredictionError",
     "PromotionRefused",
     "RegistryError",
     "Reviews",
@@ -70,7 +92,10 @@ __all__ = [
     "comment",
     "comments",
     "delete_alias",
+    "deploy",
+    "deployments",
     "flush",
+    "get_deployment",
     "get_version",
     "list_versions",
     "load",
@@ -84,6 +109,7 @@ __all__ = [
     "reviews",
     "set_alias",
     "set_tags",
+    "undeploy",
     "update_version",
 ]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import context, serialize, tracking
-from .autolog.data import fingerprints, input_signature
+from .autolog.data import fingerprints, input_signature, training_data
 from .client import Client, RegistryError, ServerUnreachable, client, segment
 
 # Matched whole (fullmatch): "$" would accept a trailing newline, naming another model.
@@ -222,12 +222,18 @@ def register(
     *,
     tags: Mapping[str, str] | None = None,
     trusted: Iterable[str] = (),
+    reference: Any = None,
 ) -> ModelVersion:
     """Save ``model`` with skops, upload it and create the next version of ``name``.
 
     Lineage ties the version to the cell running this call; the metrics, params and tags
     logged in that cell so far are recorded with it. ``trusted`` names extra types (from
     your own importable modules) that you accept in the saved model.
+
+    ``reference`` is the training data drift of its deployments is measured against
+    (``X_train``; summarized here, only the summary is sent). By default it is the X
+    autolog saw the model fitted on, else the ``input_example`` (a rough guide); ``False``
+    sends none.
     """
     return register_for(
         context.current(),
@@ -238,6 +244,7 @@ def register(
         input_example,
         tags=tags,
         trusted=trusted,
+        reference=reference,
     )
 
 
@@ -262,11 +269,20 @@ def register_for(
     *,
     tags: Mapping[str, str] | None = None,
     trusted: Iterable[str] = (),
+    reference: Any = None,
 ) -> ModelVersion:
     """register() with lineage to ``execution``: a widget's button click runs outside any
     cell, so the card remembers the execution that displayed it and registers for that."""
     prepared = prepare_registration(
-        execution, model, name, alias, description, input_example, tags=tags, trusted=trusted
+        execution,
+        model,
+        name,
+        alias,
+        description,
+        input_example,
+        tags=tags,
+        trusted=trusted,
+        reference=reference,
     )
     return send_registration(prepared)
 
@@ -281,6 +297,7 @@ def prepare_registration(
     *,
     tags: Mapping[str, str] | None = None,
     trusted: Iterable[str] = (),
+    reference: Any = None,
 ) -> Registration:
     """Check and serialize ``model`` and build the request that registers it (nothing sent)."""
     check_name(name)
@@ -308,8 +325,60 @@ def prepare_registration(
         "alias": alias,
         "lineage": {"msg_id": execution.msg_id, "data_fingerprints": fingerprints(model)},
     }
+    summary = training_reference(model, reference, input_example, sig)
+    if summary is not None:
+        body["reference"] = summary
     json.dumps(body, allow_nan=False)  # fail here, not half-way, if anything is not JSON
     return Registration(name, data, body)
+
+
+def training_reference(
+    model: Any, reference: Any, input_example: Any, sig: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The drift reference sent with a version: the summary of ``reference`` (data, or a
+    summary already made), else of the X autolog saw, else of the input_example; None with
+    ``reference=False``. An explicit reference that cannot be summarized is an error; an
+    automatic one is left out (drift is then not measured) rather than fail the registration."""
+    from . import reference as summaries
+
+    if reference is False:
+        return None
+    names = _column_names(sig)
+    if reference is not None:
+        if isinstance(reference, Mapping) and "features" in reference:
+            summary = dict(reference)
+        else:
+            summary = summaries.summarize(reference, _names_for(reference, names))
+        summaries.check(summary)  # too big or malformed: say so before anything is sent
+        return summary
+    for data, source in ((training_data(model), "training"), (input_example, "input_example")):
+        if data is None:
+            continue
+        try:
+            summary = summaries.summarize(data, _names_for(data, names), source=source)
+            summaries.check(summary)
+        except Exception as exc:  # the registration matters more than its drift reference
+            print(f"cellops: no drift reference from the {source} data ({exc})", file=sys.stderr)
+            return None
+        return summary
+    return None
+
+
+def _column_names(sig: dict[str, Any] | None) -> list[str] | None:
+    columns = (sig or {}).get("columns")
+    if not isinstance(columns, list):
+        return None
+    return [str(c.get("name")) for c in columns if isinstance(c, dict)]
+
+
+def _names_for(data: Any, names: list[str] | None) -> list[str] | None:
+    """The signature's column names for an array of the same width (a DataFrame has its own)."""
+    pandas = sys.modules.get("pandas")
+    if names is None or (pandas is not None and isinstance(data, pandas.DataFrame)):
+        return None
+    shape = getattr(data, "shape", None)
+    width = shape[1] if shape is not None and len(shape) == 2 else None
+    return names if width == len(names) else None
 
 
 def send_registration(registration: Registration) -> ModelVersion:

@@ -1,6 +1,7 @@
 """Notebook widgets: register a model with a click, compare versions or executions.
 
-``ModelCard(model)`` shows what would be registered and has a Register button;
+``ModelCard(model)`` shows what would be registered and has a Register button, then
+a Deploy button that serves the registered version and shows its endpoint;
 ``Compare("name")`` tabulates metrics and params across versions (or executions) and
 charts one metric (a Vega-Lite spec that JupyterLab's own renderer draws). Both are
 ipywidgets built from core widgets only, so they need no frontend code of their own;
@@ -25,6 +26,15 @@ import ipywidgets as w
 from . import charts, context, team, tracking
 from .autolog.data import input_signature
 from .client import RegistryError, client
+from .deploy import (
+    Deployment,
+    DeploymentFailed,
+    DeploymentNotFound,
+    DeploymentTimeout,
+    deploy,
+    deployment_html,
+    get_deployment,
+)
 from .formatting import MISSING, format_param
 from .registry import (
     ModelVersion,
@@ -167,6 +177,38 @@ def registered_html(version: ModelVersion) -> str:
     )
 
 
+def deployed_html(dep: Deployment, show_key: bool) -> str:
+    """What the card says about the deployment it made or switched: state, endpoint, the
+    key (once), and how to call it."""
+    call = f"cellops.get_deployment({dep.name!r}).predict(X)"
+    return (
+        f'<div class="cellops-card-deployed">{deployment_html(dep, show_key)}'
+        f'<div class="cellops-card-muted">Call it: <code>{e(call)}</code></div></div>'
+    )
+
+
+def deploy_version(
+    model: str, number: int, name: str, *, public: bool, wait: float = 60
+) -> Deployment:
+    """Serve ``model`` version ``number`` as ``name``: create the deployment, or switch the
+    existing one (of the same model) to this version; answers it once it serves."""
+    try:
+        found = get_deployment(name)
+    except DeploymentNotFound:
+        return deploy(model, version=number, name=name, public=public, wait=wait)
+    if found.model != model:
+        raise RegistryError(
+            f"the deployment {name!r} serves the model {found.model!r}, not {model!r}: "
+            "type another deployment name",
+            409,
+        )
+    if found.public != public:
+        found.set_public(public, wait=0)
+    if found.traffic != [{"version": number, "percent": 100}] or found.version != number:
+        return found.rollback(number, wait=wait)  # pins it to this version
+    return found.wait(wait)
+
+
 def version_summary_html(version: ModelVersion) -> str:
     """What a card of an already registered version says about it."""
     metrics = " · ".join(f"{k} {_fmt(v)}" for k, v in version.metrics.items()) or "none logged"
@@ -186,7 +228,9 @@ class ModelCard(w.VBox):
     name (and optionally an alias) and click **Register**. The version records lineage to
     the cell that displayed the card, like ``cellops.register`` called there would.
     Once registered, the card shows the version's review (state, thread, comment box,
-    Request review). ``ModelCard(cellops.get_version("churn", 3))`` or
+    Request review) and **Deploy** serves the version (a new deployment named as typed,
+    default the model's name, or that deployment switched to this version), showing its
+    endpoint, state and, once, its key. ``ModelCard(cellops.get_version("churn", 3))`` or
     ``ModelCard(model, "churn", version=3)`` is the card of an already registered version.
     """
 
@@ -206,6 +250,9 @@ class ModelCard(w.VBox):
         self.version: ModelVersion | None = None
         self.review: Review | None = None
         self._registering = False
+        self._deploying = False
+        self.deployment: Deployment | None = None
+        self.deploy_wait = 60.0  # seconds Deploy waits for the deployment to serve
         self._prepared: dict[tuple[str, str | None], Registration] = {}
         self.summary = w.HTML()
         self.name = w.Text(value=name, placeholder="model name", description="Name")
@@ -214,19 +261,37 @@ class ModelCard(w.VBox):
             description="Register", button_style="primary", icon="upload", tooltip="Register"
         )
         self.status = w.HTML()
+        self.deploy_name = w.Text(
+            value="", placeholder="default: the model name", description="Deployment"
+        )
+        self.public = w.Checkbox(value=False, description="Public (no key)", indent=False)
+        self.deploy_button = w.Button(
+            description="Deploy",
+            icon="rocket",
+            disabled=True,
+            tooltip="Register the model first",
+        )
+        self.deployment_status = w.HTML()
         for widget, cls in (
             (self.summary, "cellops-card-summary"),
             (self.name, "cellops-card-name"),
             (self.alias, "cellops-card-alias-field"),
             (self.register_button, "cellops-card-register"),
             (self.status, "cellops-card-status"),
+            (self.deploy_name, "cellops-card-deploy-name"),
+            (self.public, "cellops-card-public"),
+            (self.deploy_button, "cellops-card-deploy"),
+            (self.deployment_status, "cellops-card-deployment"),
         ):
             widget.add_class(cls)
         form = w.HBox([self.name, self.alias, self.register_button])
         form.add_class("cellops-card-form")
-        super().__init__([self.summary, form, self.status])
+        self.deploy_row = w.HBox([self.deploy_name, self.public, self.deploy_button])
+        self.deploy_row.add_class("cellops-card-deploy-form")
+        super().__init__([self.summary, form, self.status, self.deploy_row, self.deployment_status])
         self.add_class("cellops-card")
         self.register_button.on_click(self._on_register)
+        self.deploy_button.on_click(self._on_deploy)
         if isinstance(model, ModelVersion) or version is not None:
             self._show_registered(model, name, version)
         else:
@@ -234,7 +299,7 @@ class ModelCard(w.VBox):
 
     def _show_registered(self, model: Any, name: str, number: int | None) -> None:
         """The card of a version registered earlier: no form, its review instead."""
-        self.children = [self.summary, self.status]
+        self.children = [self.summary, self.status, self.deploy_row, self.deployment_status]
         try:
             found = model if isinstance(model, ModelVersion) else get_version(name, number)
         except (TypeError, ValueError):
@@ -244,6 +309,7 @@ class ModelCard(w.VBox):
             return
         self.version = found
         self.summary.value = version_summary_html(found)
+        self._offer_deploy(found)
         self._add_review(found)
 
     def _add_review(self, version: ModelVersion) -> None:
@@ -271,6 +337,7 @@ class ModelCard(w.VBox):
             self.status.value = _message("error", _error_text(exc))
         else:
             self.status.value = registered_html(self.version)
+            self._offer_deploy(self.version)
             if self.review is None or (self.review.name, self.review.number) != (
                 self.version.model,
                 self.version.version,
@@ -280,6 +347,47 @@ class ModelCard(w.VBox):
         finally:
             self._registering = False
             self.register_button.disabled = False
+
+    def _offer_deploy(self, version: ModelVersion) -> None:
+        self.deploy_button.disabled = False
+        self.deploy_button.tooltip = f"Deploy {version.model} version {version.version}"
+        self.deploy_name.placeholder = f"default: {version.model}"
+        if self.deployment is not None and self.deployment.model != version.model:
+            self.deployment_status.value = ""  # it was about another model
+
+    def _on_deploy(self, _button: Any = None) -> None:
+        """Serve the card's version: a new deployment, or the existing one switched to it."""
+        if self._deploying or self.version is None:  # a queued second click; nothing yet
+            return
+        self._deploying = True
+        self.deploy_button.disabled = True
+        version = self.version
+        name = self.deploy_name.value.strip() or version.model
+        self.deployment_status.value = _message(
+            "info", f"Deploying {version.model} version {version.version} as {name}…"
+        )
+        try:
+            self.deployment = deploy_version(
+                version.model,
+                version.version,
+                name,
+                public=self.public.value,
+                wait=self.deploy_wait,
+            )
+        except (DeploymentFailed, DeploymentTimeout) as exc:
+            # It exists all the same: show it (and a new one's key, which is not sent again).
+            self.deployment = exc.deployment
+            self.deployment_status.value = _message("error", _error_text(exc)) + deployed_html(
+                exc.deployment, show_key=True
+            )
+        except Exception as exc:
+            self.deployment_status.value = _message("error", _error_text(exc))
+        else:
+            # The key is in this answer only (a new deployment's): shown here, once.
+            self.deployment_status.value = deployed_html(self.deployment, show_key=True)
+        finally:
+            self._deploying = False
+            self.deploy_button.disabled = False
 
     def _registration(self) -> Registration:
         # A click queued behind the first (the kernel handles comm messages one at a time)

@@ -3830,6 +3830,632 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/deployments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every deployment, by name */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeploymentList"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Deploy a model version, the version an alias points at (followed as it moves), or (neither) the latest version. Keyed unless public: the answer holds the key, shown this once. 409 if the name is taken or the version archived; 400 naming an unknown model, version or alias */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DeploymentCreate"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeploymentCreated"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deployments/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A deployment: state, versions and traffic, URLs */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Deployment"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Delete a deployment and its key (its events stay); it stops serving */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Change one thing: pin `version` (a rollback when older), follow `alias`, split `traffic` between two versions (percents summing to 100), or make it `public` or keyed. Making it keyed again answers a new `key` (shown once; null otherwise) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DeploymentPatch"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeploymentCreated"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/deployments/{name}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every change of a deployment, oldest first, with who (null: the serving router) and when */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeploymentEventList"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deployments/{name}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Requests, errors and p50/p95 latency (seconds) per minute and version, over the last `window` minutes */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Minutes up to now (1-1440, default 60). */
+                    window?: number;
+                };
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeploymentMetrics"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deployments/{name}/key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A new inference key, shown this once; the old one stops working (400 for a public deployment) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeploymentKey"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deployments/{name}/drift": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Drift per feature of the sampled requests of the last `window` minutes against the training reference of each served version (KS, PSI, Wasserstein; chi², PSI) */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Minutes of sampled requests up to now (1-1440, default 60). */
+                    window?: number;
+                };
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeploymentDrift"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -4173,6 +4799,327 @@ export interface components {
              */
             at: string;
         };
+        /** Deployment */
+        Deployment: {
+            /** Name */
+            name: string;
+            /** Model */
+            model: string;
+            /**
+             * Version
+             * @description The version taking most of the traffic.
+             */
+            version: number;
+            /**
+             * Alias
+             * @description The alias followed (null: pinned to versions).
+             */
+            alias: string | null;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "starting" | "ready" | "failed";
+            /**
+             * Error
+             * @description Why it failed, in words a person can act on.
+             */
+            error: string | null;
+            /** Traffic */
+            traffic: components["schemas"]["TrafficShare"][];
+            urls: components["schemas"]["DeploymentUrls"];
+            /** Public */
+            public: boolean;
+            /** Created By */
+            created_by: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * DeploymentCreate
+         * @description One of ``version`` or ``alias`` (neither: the model's latest version).
+         */
+        DeploymentCreate: {
+            /**
+             * Name
+             * @description 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit; it is part of the endpoint's URL.
+             */
+            name: string;
+            /** Model */
+            model: string;
+            /**
+             * Version
+             * @default null
+             */
+            version?: number | null;
+            /**
+             * Alias
+             * @description Follow this alias as it moves.
+             * @default null
+             */
+            alias?: string | null;
+            /**
+             * Public
+             * @description Serve without a key (anyone who can reach the listener).
+             * @default false
+             */
+            public?: boolean;
+        };
+        /** DeploymentCreated */
+        DeploymentCreated: {
+            /** Name */
+            name: string;
+            /** Model */
+            model: string;
+            /**
+             * Version
+             * @description The version taking most of the traffic.
+             */
+            version: number;
+            /**
+             * Alias
+             * @description The alias followed (null: pinned to versions).
+             */
+            alias: string | null;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "starting" | "ready" | "failed";
+            /**
+             * Error
+             * @description Why it failed, in words a person can act on.
+             */
+            error: string | null;
+            /** Traffic */
+            traffic: components["schemas"]["TrafficShare"][];
+            urls: components["schemas"]["DeploymentUrls"];
+            /** Public */
+            public: boolean;
+            /** Created By */
+            created_by: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Key
+             * @description The inference key (Authorization: Bearer <key>); shown this once. Null for a public deployment.
+             */
+            key: string | null;
+        };
+        /** DeploymentDrift */
+        DeploymentDrift: {
+            /** Deployment */
+            deployment: string;
+            /**
+             * Window
+             * @description Minutes of sampled requests, up to now.
+             */
+            window: number;
+            /**
+             * Drifted
+             * @description Any served version drifted; null when none can say (too few samples, no reference).
+             */
+            drifted: boolean | null;
+            /**
+             * Versions
+             * @description One per served version, the one taking most traffic first.
+             */
+            versions: components["schemas"]["DriftReport"][];
+        };
+        /** DeploymentEvent */
+        DeploymentEvent: {
+            /** Id */
+            id: number;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Actor
+             * @description Who; null for the serving router itself.
+             */
+            actor: string | null;
+            /** Type */
+            type: string;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        /** DeploymentEventList */
+        DeploymentEventList: {
+            /**
+             * Items
+             * @description Oldest first.
+             */
+            items: components["schemas"]["DeploymentEvent"][];
+        };
+        /** DeploymentKey */
+        DeploymentKey: {
+            /**
+             * Key
+             * @description The new inference key, shown this once; the old one stops working.
+             */
+            key: string;
+        };
+        /** DeploymentList */
+        DeploymentList: {
+            /**
+             * Items
+             * @description Every deployment, by name.
+             */
+            items: components["schemas"]["Deployment"][];
+        };
+        /** DeploymentMetrics */
+        DeploymentMetrics: {
+            /** Deployment */
+            deployment: string;
+            /**
+             * Window
+             * @description Minutes covered, up to now.
+             */
+            window: number;
+            /** Minutes */
+            minutes: components["schemas"]["DeploymentMinute"][];
+        };
+        /** DeploymentMinute */
+        DeploymentMinute: {
+            /**
+             * Minute
+             * Format: date-time
+             */
+            minute: string;
+            /** Version */
+            version: number;
+            /** Requests */
+            requests: number;
+            /** Errors */
+            errors: number;
+            /**
+             * P50
+             * @description Median latency in seconds (null: no requests).
+             */
+            p50: number | null;
+            /** P95 */
+            p95: number | null;
+        };
+        /**
+         * DeploymentPatch
+         * @description Exactly one change: pin a ``version`` (a rollback when it is older), follow an
+         *     ``alias``, split ``traffic`` between two versions (percents summing to 100), or make
+         *     it ``public`` or keyed.
+         */
+        DeploymentPatch: {
+            /**
+             * Version
+             * @default null
+             */
+            version?: number | null;
+            /**
+             * Alias
+             * @default null
+             */
+            alias?: string | null;
+            /**
+             * Traffic
+             * @default null
+             */
+            traffic?: components["schemas"]["TrafficShare"][] | null;
+            /**
+             * Public
+             * @default null
+             */
+            public?: boolean | null;
+        };
+        /** DeploymentUrls */
+        DeploymentUrls: {
+            /**
+             * V2
+             * @description Open Inference Protocol: POST {v2}/infer.
+             */
+            v2: string;
+            /**
+             * Invocations
+             * @description MLflow scoring protocol: POST {invocations}.
+             */
+            invocations: string;
+        };
+        /**
+         * DriftReport
+         * @description Drift of one version's sampled requests against that version's training reference.
+         */
+        DriftReport: {
+            /**
+             * Version
+             * @default null
+             */
+            version: number | null;
+            /**
+             * Reference
+             * @description What the reference was computed from (null: none stored).
+             * @default null
+             */
+            reference: ("training" | "input_example") | null;
+            /**
+             * Samples
+             * @description Sampled requests in the window.
+             */
+            samples: number;
+            /** Min Samples */
+            min_samples: number;
+            /**
+             * Drifted
+             * @description Any feature drifted; null: cannot say (message).
+             */
+            drifted: boolean | null;
+            /**
+             * Message
+             * @default null
+             */
+            message: string | null;
+            /** Features */
+            features: components["schemas"]["FeatureDrift"][];
+        };
+        /** DriftTest */
+        DriftTest: {
+            /**
+             * Test
+             * @description ks: two-sample Kolmogorov-Smirnov against the reference quantiles; psi: population stability index over the reference bins (or categories); wasserstein: distance in units of the reference std; chi2: chi-squared on category counts.
+             * @enum {string}
+             */
+            test: "ks" | "psi" | "wasserstein" | "chi2";
+            /** Statistic */
+            statistic: number;
+            /**
+             * Threshold
+             * @description drifted when statistic > threshold (ks, chi2: the critical value of the p-value setting for these sample sizes).
+             */
+            threshold: number;
+            /**
+             * P Value
+             * @description ks and chi2 only.
+             */
+            p_value: number | null;
+            /** Drifted */
+            drifted: boolean;
+        };
         /** ErrorBody */
         ErrorBody: {
             /**
@@ -4384,6 +5331,33 @@ export interface components {
              * @description What is missing, for people.
              */
             message: string;
+        };
+        /** FeatureDrift */
+        FeatureDrift: {
+            /** Feature */
+            feature: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "numeric" | "categorical";
+            /**
+             * Samples
+             * @description Requests with a value for this feature in the window.
+             */
+            samples: number;
+            /**
+             * Drifted
+             * @description numeric: ks and (psi or wasserstein) over threshold; categorical: chi2 and psi. null: not enough samples (see reason).
+             */
+            drifted: boolean | null;
+            /**
+             * Reason
+             * @default null
+             */
+            reason: string | null;
+            /** Tests */
+            tests: components["schemas"]["DriftTest"][];
         };
         /** InboxItem */
         InboxItem: {
@@ -4713,6 +5687,14 @@ export interface components {
              */
             alias?: string | null;
             lineage?: components["schemas"]["LineageIn"];
+            /**
+             * Reference
+             * @description Summary of the training data per feature (cellops.reference.summarize), what drift of served requests is measured against; at most 1,000,000 bytes of JSON.
+             * @default null
+             */
+            reference?: {
+                [key: string]: unknown;
+            } | null;
         };
         /** ModelVersionTarget */
         ModelVersionTarget: {
@@ -5357,6 +6339,13 @@ export interface components {
              * @default 10000
              */
             max_output_size: number;
+        };
+        /** TrafficShare */
+        TrafficShare: {
+            /** Version */
+            version: number;
+            /** Percent */
+            percent: number;
         };
         /** UserItem */
         UserItem: {

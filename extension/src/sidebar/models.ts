@@ -25,6 +25,8 @@ export interface IModelsViewOptions {
   docManager?: IDocumentManager;
   /** New lineage notebooks go in the current notebook's folder (else the root). */
   notebooks?: INotebookTracker;
+  /** Deploy a version (Deploy… on each version; absent: no button). */
+  onDeploy?: (v: IModelVersion) => void;
 }
 
 /**
@@ -458,6 +460,22 @@ export class ModelsView extends Widget implements ISidebarView {
       alias.title = trans.__('Unarchive this version to point an alias at it');
     }
     bar.append(alias);
+    const onDeploy = this._options.onDeploy;
+    if (onDeploy) {
+      const deploy = button(
+        'cellops-deploy',
+        trans.__('Deploy…'),
+        trans.__('Serve this version over HTTP (a deployment)'),
+        () => {
+          onDeploy(v);
+        }
+      );
+      if (v.archived) {
+        deploy.disabled = true;
+        deploy.title = trans.__('Unarchive this version to deploy it');
+      }
+      bar.append(deploy);
+    }
     // Only a version registered from a cell, once its execution is stored, has one.
     if (this._options.docManager && v.lineage.execution_id !== null) {
       bar.append(

@@ -6,7 +6,14 @@ import type { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { ActivityStream } from '../activity';
-import { CellopsAPIError, CellopsClient, IActivityEvent } from '../api';
+import {
+  CellopsAPIError,
+  CellopsClient,
+  IActivityEvent,
+  IModelVersion
+} from '../api';
+import { DeployClient } from '../deploy/deployClient';
+import { DeploymentsTab } from '../deploy/deploymentsTab';
 import { cellopsIcon } from '../icons';
 import { ActivityTab } from '../review/activityTab';
 import { InboxWatcher } from '../review/notifications';
@@ -69,7 +76,8 @@ export class CellopsSidebar extends Panel {
       onOpenNotebookVersion: (notebook, id) =>
         void this.showNotebookVersion(notebook, id),
       docManager: options.docManager,
-      notebooks: options.notebooks
+      notebooks: options.notebooks,
+      onDeploy: v => void this._guard(() => this._deployVersion(v))
     });
     this._versions = new VersionsView({
       client: options.client,
@@ -135,6 +143,24 @@ export class CellopsSidebar extends Panel {
       teamWide: true
     });
     this._addActivityTab(options, report);
+    this._deployments = new DeploymentsTab({
+      client: DeployClient.of(options.client),
+      cellops: options.client,
+      rendermime: options.rendermime,
+      trans: this._trans,
+      onError: report,
+      requestRefresh: () => void this.refresh(),
+      onOpenModel: (model, version) => void this.showModel(model, version)
+    });
+    this.addTab({
+      id: 'deployments',
+      label: this._trans.__('Deployments'),
+      caption: this._trans.__(
+        'Deployed models: state, traffic, latency, errors; rollback, canary, snippets'
+      ),
+      view: this._deployments,
+      teamWide: true
+    });
     this.selectTab('runs');
 
     options.notebooks.currentChanged.connect(this._onCurrentChanged);
@@ -293,6 +319,20 @@ export class CellopsSidebar extends Panel {
     await this._guard(() => this._models.showModel(name, version));
   }
 
+  /** Show deployment `name` in the Deployments tab; `key`: its new key, shown once. */
+  async showDeployment(name: string, key: string | null = null): Promise<void> {
+    this._deployments.showDeployment(name, key);
+    this.selectTab('deployments');
+    await this.refresh();
+  }
+
+  /** Deploy… of a version in the Models tab: ask, deploy, show it with its key. */
+  private async _deployVersion(v: IModelVersion): Promise<void> {
+    if (await this._deployments.deploy(v)) {
+      this.selectTab('deployments');
+    }
+  }
+
   /**
    * Refetch what the current tab shows. Coalesced: while one refresh runs, further
    * calls share one follow-up refresh.
@@ -449,8 +489,9 @@ export class CellopsSidebar extends Panel {
       return event.type !== 'settings';
     }
     if (event.type === 'models') {
-      // Models are team-wide: any model's change counts while their tab shows.
-      return this._current === 'models';
+      // Models are team-wide: any model's change counts while their tab shows; a moved
+      // alias switches the deployments following it.
+      return this._current === 'models' || this._current === 'deployments';
     }
     if (
       (event.type === 'reviews' || event.type === 'comments') &&
@@ -487,6 +528,7 @@ export class CellopsSidebar extends Panel {
   private readonly _models: ModelsView;
   private readonly _versions: VersionsView;
   private readonly _review: ReviewTab;
+  private readonly _deployments: DeploymentsTab;
   private readonly _docManager: IDocumentManager;
   private _current = 'runs';
   private _followed: NotebookPanel | null = null;

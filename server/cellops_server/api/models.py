@@ -122,6 +122,9 @@ class ModelHandler(RegistryHandler):
 
 
 class ModelVersionsHandler(RegistryHandler):
+    # A version's body may carry its training reference (up to 1,000,000 bytes of JSON).
+    max_body = 2 * 1024 * 1024
+
     @operation(
         "Versions of a model, newest first, with lineage resolved (archived ones with "
         "?archived=true)",

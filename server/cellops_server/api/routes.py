@@ -16,6 +16,14 @@ from .artifacts import ArtifactHandler
 from .base import ApiHandler
 from .blobs import BlobHandler
 from .comments import CommentCountsHandler, CommentHandler, CommentsHandler
+from .deployments import (
+    DeploymentEventsHandler,
+    DeploymentHandler,
+    DeploymentKeyHandler,
+    DeploymentMetricsHandler,
+    DeploymentsHandler,
+)
+from .drift import DeploymentDriftHandler
 from .events import EventsHandler
 from .executions import ExecutionHandler, ExecutionsHandler
 from .ingest import IngestHandler
@@ -87,6 +95,12 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/activity", ActivityHandler),
     (r"/inbox", InboxHandler),
     (r"/inbox/read", InboxReadHandler),
+    (r"/deployments", DeploymentsHandler),
+    (r"/deployments/([^/]+)", DeploymentHandler),
+    (r"/deployments/([^/]+)/events", DeploymentEventsHandler),
+    (r"/deployments/([^/]+)/metrics", DeploymentMetricsHandler),
+    (r"/deployments/([^/]+)/key", DeploymentKeyHandler),
+    (r"/deployments/([^/]+)/drift", DeploymentDriftHandler),
 ]
 
 LOCAL_ONLY: set[type[ApiHandler]] = {VersionRestoreHandler, SettingsHandler, KernelBacklogHandler}

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from cellops.serialize import UnsafeModelError, check, is_skops_file
 
+from ..monitoring import reference as training_reference
 from ..schemas import (
     Lineage,
     Model,
@@ -78,6 +79,7 @@ def forget_model(conn: sa.Connection, model_id: int, version: int | None = None)
     from ..review.reviews import forget_model
 
     forget_model(conn, model_id, version)
+    training_reference.forget(conn, model_id, version)
 
 
 class UnsafeArtifact(ValueError):
@@ -89,7 +91,7 @@ class UnsafeArtifact(ValueError):
 
 
 class InUse(Exception):
-    """A 409: an alias (later: a deployment) uses the model or version; ``detail`` names it."""
+    """A 409: an alias or a deployment uses the model or version; ``detail`` names it."""
 
     def __init__(self, message: str, usages: list[str]) -> None:
         super().__init__(message)
@@ -164,6 +166,8 @@ class Registry:
             ("lineage.data_fingerprints", body.lineage.data_fingerprints),
         ):
             _check_json(what, value)
+        if body.reference is not None:  # refused whole, before anything is stored
+            training_reference.check(body.reference)
         # The artifact must be complete before the version exists: an interrupted upload
         # leaves no version pointing at missing bytes.
         size = self.artifacts.size(body.artifact)
@@ -205,6 +209,8 @@ class Registry:
                         f"upload the artifact first: PUT /artifacts/{body.artifact} with its bytes"
                     )
                 number = self._insert_version(conn, model, row, body.alias, name, caller)
+                if body.reference is not None:
+                    training_reference.store_reference(conn, model.id, number, body.reference, now)
         if earlier is not None:
             return self.get_version(name, earlier), False
         return self.get_version(name, number), True
@@ -298,6 +304,7 @@ class Registry:
             )
             if held is None:
                 raise NotFound(f"model {name!r} has no alias {alias!r}")
+            _refuse_if_followed(conn, name, model_id, alias)
             _policy().check_removal(conn, model_id, name, alias, caller)
             conn.execute(
                 sa.delete(model_aliases).where(
@@ -640,7 +647,10 @@ def usages(conn: sa.Connection, model_id: int, number: int | None) -> list[str]:
     if number is not None:
         q = q.where(model_aliases.c.version == number)
     rows = conn.execute(q.order_by(model_aliases.c.alias))
-    return [f"alias {r.alias!r} (on v{r.version})" for r in rows]
+    found = [f"alias {r.alias!r} (on v{r.version})" for r in rows]
+    from ..serving.deployments import deployment_usages  # it imports this package
+
+    return found + deployment_usages(conn, model_id, number)
 
 
 def _refuse_if_used(
@@ -655,6 +665,19 @@ def _refuse_if_used(
         f"{'it' if len(found) == 1 else 'them'} first",
         found,
     )
+
+
+def _refuse_if_followed(conn: sa.Connection, name: str, model_id: int, alias: str) -> None:
+    """An alias a deployment follows stays until the deployment is pinned or removed."""
+    from ..serving.deployments import alias_followers
+
+    found = alias_followers(conn, model_id, alias)
+    if found:
+        raise InUse(
+            f"cannot remove alias {alias!r} of model {name!r}: {', '.join(found)} "
+            "follows it; pin or delete the deployment first",
+            found,
+        )
 
 
 def _unreferenced(conn: sa.Connection, shas: set[str]) -> set[str]:

@@ -15,6 +15,7 @@ from tornado.httpserver import HTTPServer
 from ..activity import ActivityHub
 from ..api.artifacts import DEFAULT_MAX_ARTIFACT_SIZE
 from ..api.routes import openapi_document, team_backend_handlers
+from ..serving.supervisor import ServingSupervisor
 from ..store import Store
 from .notify import ReplicaEvents, postgres_dsn
 
@@ -69,10 +70,14 @@ def make_app(
     store: Store,
     max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE,
     hub: ActivityHub | None = None,
+    serving: ServingSupervisor | None = None,
+    serving_url: str = "",
 ) -> web.Application:
     return web.Application(
         team_backend_handlers(),
         cellops_store=store,
+        cellops_serving_url=serving_url,
+        cellops_serving_wake=serving.start if serving is not None else None,
         cellops_openapi=openapi_document(),
         cellops_activity=hub if hub is not None else ActivityHub(),
         cellops_max_artifact_size=max_artifact_size,
@@ -109,12 +114,22 @@ def announce(host: str, port: int, tls: bool) -> None:
         )
 
 
+async def _supervise(serving: ServingSupervisor) -> None:
+    """The serving listener (deployments live in the store, so they come back with it)."""
+    serving.start()
+    while True:
+        await asyncio.sleep(2)
+        serving.ensure_running()
+
+
 async def serve(
     store: Store,
     host: str,
     port: int,
     max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE,
     tls: ssl.SSLContext | None = None,
+    serving: ServingSupervisor | None = None,
+    serving_url: str = "",
 ) -> None:
     hub = ActivityHub()
     # On PostgreSQL every replica's events reach every replica's long polls (team/notify.py).
@@ -124,7 +139,7 @@ async def serve(
         await replicas.start()
     # Artifact uploads are streamed and raise this per request; other bodies stay small.
     server = HTTPServer(
-        make_app(store, max_artifact_size, hub),
+        make_app(store, max_artifact_size, hub, serving, serving_url),
         max_body_size=64 * 1024 * 1024,
         xheaders=True,
         ssl_options=tls,
@@ -135,7 +150,11 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watch = asyncio.ensure_future(_supervise(serving)) if serving is not None else None
     await stop.wait()
+    if watch is not None:
+        watch.cancel()
+        await asyncio.get_running_loop().run_in_executor(None, serving.stop)  # type: ignore[union-attr]
     server.stop()
     await server.close_all_connections()
     if replicas is not None:

@@ -3,7 +3,9 @@
 A fingerprint is what lineage needs to say "this model was trained on that data":
 shape, column names and dtypes, and a content hash. It is kept in a weak map keyed by
 the estimator, so the model object is unchanged (skops does not serialize it) and the
-entry goes away with the model.
+entry goes away with the model. The training X itself is remembered only by a weak
+reference (``training_data``): register() summarizes it as the drift reference while the
+notebook still holds it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 MAX_HASH_BYTES = 512 * 1024 * 1024  # hashing more would add seconds to a fit
 
 _by_model: weakref.WeakKeyDictionary[Any, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
+_data_by_model: weakref.WeakKeyDictionary[Any, weakref.ref[Any]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -25,6 +28,34 @@ def remember(model: Any, prints: list[dict[str, Any]]) -> None:
     # TypeError: not weak-referenceable or unhashable, so nothing to remember it by
     with _lock, contextlib.suppress(TypeError):
         _by_model[model] = prints
+
+
+def remember_data(model: Any, X: Any) -> None:
+    """Remember the training X of ``model`` by a weak reference: register() summarizes it as
+    the drift reference if it is still alive (and unchanged) then; it is never kept alive."""
+    try:
+        ref = weakref.ref(X)
+    except TypeError:  # lists and tuples cannot be weakly referenced: no reference from them
+        return
+    with _lock, contextlib.suppress(TypeError):
+        _data_by_model[model] = ref
+
+
+def training_data(model: Any) -> Any:
+    """The X ``model`` was last fitted on, if it is still alive and its content hash is the
+    one recorded at the fit (None otherwise)."""
+    with _lock:
+        try:
+            ref = _data_by_model.get(model)
+        except TypeError:
+            return None
+    data = ref() if ref is not None else None
+    if data is None:
+        return None
+    recorded = next((p for p in fingerprints(model) if p.get("role") == "X"), None)
+    if recorded is None or recorded.get("hash") is None:
+        return data  # too big to hash at the fit: trusted as is
+    return data if fingerprint(data, "X").get("hash") == recorded["hash"] else None
 
 
 def fingerprints(model: Any) -> list[dict[str, Any]]:

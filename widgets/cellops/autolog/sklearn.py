@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import context, tracking
-from .data import fingerprint, remember
+from .data import fingerprint, remember, remember_data
 
 _MAX_CV_TAG = tracking.MAX_TAG_TEXT
 
@@ -98,9 +98,11 @@ def _record(estimator: Any, X: Any, y: Any, duration: float) -> None:
     if y is not None:
         prints.append(fingerprint(y, "y"))
     remember(estimator, prints)
+    remember_data(estimator, X)
     best = getattr(estimator, "best_estimator_", None)
     if best is not None:  # what users register after a search: it was trained on the same data
         remember(best, prints)
+        remember_data(best, X)
     if not _in_cell():
         return  # a script or a thread without a cell: the fingerprint is all we keep
     params = _params(estimator)
