@@ -29,7 +29,9 @@ from typing import Literal
 
 from .schemas import ActivityEvent, EventsReply
 
-EventType = Literal["executions", "models", "settings", "comments", "reviews", "activity", "reset"]
+EventType = Literal[
+    "executions", "models", "settings", "comments", "reviews", "activity", "deployments", "reset"
+]
 KEEP = 1000  # events remembered for clients that come back late
 # How long a poll whose ``after`` is ahead of this replica waits for it to catch up: the
 # client saw that event on another replica a moment before this one was told of it.
@@ -75,6 +77,13 @@ class ActivityHub:
         """The team's feed grew; ``users`` have something new in their inbox (a toast)."""
         self._emit("activity", users=sorted(set(users)))
 
+    def publish_deployments(self, names: Iterable[str]) -> None:
+        """These deployments changed (state, traffic, events, drift verdict): open
+        Deployments tabs refetch them."""
+        deployments = sorted({n for n in names if n})
+        if deployments:
+            self._emit("deployments", deployments=deployments)
+
     def publish_settings(self) -> None:
         """The tracking settings changed: open pages reload them (GET /settings)."""
         self._emit("settings")
@@ -87,7 +96,14 @@ class ActivityHub:
     def relay(self, events: Iterable[ActivityEvent]) -> None:
         """Publish another hub's events (the team backend's) under this hub's numbers."""
         for event in events:
-            self._emit(event.type, event.notebooks, event.models, event.at, event.users)
+            self._emit(
+                event.type,
+                event.notebooks,
+                event.models,
+                event.at,
+                event.users,
+                event.deployments,
+            )
 
     def _emit(
         self,
@@ -96,6 +112,7 @@ class ActivityHub:
         models: list[str] | None = None,
         at: datetime | None = None,
         users: list[str] | None = None,
+        deployments: list[str] | None = None,
     ) -> None:
         event = ActivityEvent(
             seq=0,  # numbered below, or by PostgreSQL (sink)
@@ -103,6 +120,7 @@ class ActivityHub:
             notebooks=notebooks or [],
             models=models or [],
             users=users or [],
+            deployments=deployments or [],
             at=at or datetime.now(timezone.utc),
         )
         if self.sink is not None:

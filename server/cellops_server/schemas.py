@@ -273,13 +273,21 @@ class TrackingSettings(BaseModel):
 class ActivityEvent(BaseModel):
     seq: int
     type: Literal[
-        "executions", "models", "settings", "comments", "reviews", "activity", "reset"
+        "executions",
+        "models",
+        "settings",
+        "comments",
+        "reviews",
+        "activity",
+        "deployments",
+        "reset",
     ] = Field(
         description="executions: records of these notebooks were stored; models: these "
         "models got a version or their versions or aliases changed; settings: the tracking "
         "settings changed (GET /settings); comments: comments on these notebooks or models "
         "changed; reviews: reviews of these models changed; activity: the team's feed grew "
-        "and the inboxes of ``users`` changed; reset: the server restarted or the client fell "
+        "and the inboxes of ``users`` changed; deployments: these ``deployments`` changed (state, "
+        "traffic, events, drift); reset: the server restarted or the client fell "
         "behind, so reload everything."
     )
     notebooks: list[str]
@@ -290,6 +298,10 @@ class ActivityEvent(BaseModel):
     users: list[str] = Field(
         default_factory=list,
         description="activity: the users with something new in their inbox (a toast for them).",
+    )
+    deployments: list[str] = Field(
+        default_factory=list,
+        description="deployments: the deployments that changed (empty for other types).",
     )
     at: datetime
 
@@ -801,6 +813,11 @@ class Deployment(BaseModel):
     traffic: list[TrafficShare]
     urls: DeploymentUrls
     public: bool
+    drifted: bool | None = Field(
+        default=None,
+        description="The last drift check's verdict on its sampled requests (true: some "
+        "feature drifted); null until one could judge (too few samples, no reference).",
+    )
     created_by: str | None
     created_at: datetime
     updated_at: datetime

@@ -4466,10 +4466,10 @@ export interface components {
             seq: number;
             /**
              * Type
-             * @description executions: records of these notebooks were stored; models: these models got a version or their versions or aliases changed; settings: the tracking settings changed (GET /settings); comments: comments on these notebooks or models changed; reviews: reviews of these models changed; activity: the team's feed grew and the inboxes of ``users`` changed; reset: the server restarted or the client fell behind, so reload everything.
+             * @description executions: records of these notebooks were stored; models: these models got a version or their versions or aliases changed; settings: the tracking settings changed (GET /settings); comments: comments on these notebooks or models changed; reviews: reviews of these models changed; activity: the team's feed grew and the inboxes of ``users`` changed; deployments: these ``deployments`` changed (state, traffic, events, drift); reset: the server restarted or the client fell behind, so reload everything.
              * @enum {string}
              */
-            type: "executions" | "models" | "settings" | "comments" | "reviews" | "activity" | "reset";
+            type: "executions" | "models" | "settings" | "comments" | "reviews" | "activity" | "deployments" | "reset";
             /** Notebooks */
             notebooks: string[];
             /**
@@ -4482,6 +4482,11 @@ export interface components {
              * @description activity: the users with something new in their inbox (a toast for them).
              */
             users: string[];
+            /**
+             * Deployments
+             * @description deployments: the deployments that changed (empty for other types).
+             */
+            deployments: string[];
             /**
              * At
              * Format: date-time
@@ -4830,6 +4835,12 @@ export interface components {
             urls: components["schemas"]["DeploymentUrls"];
             /** Public */
             public: boolean;
+            /**
+             * Drifted
+             * @description The last drift check's verdict on its sampled requests (true: some feature drifted); null until one could judge (too few samples, no reference).
+             * @default null
+             */
+            drifted: boolean | null;
             /** Created By */
             created_by: string | null;
             /**
@@ -4904,6 +4915,12 @@ export interface components {
             urls: components["schemas"]["DeploymentUrls"];
             /** Public */
             public: boolean;
+            /**
+             * Drifted
+             * @description The last drift check's verdict on its sampled requests (true: some feature drifted); null until one could judge (too few samples, no reference).
+             * @default null
+             */
+            drifted: boolean | null;
             /** Created By */
             created_by: string | null;
             /**
