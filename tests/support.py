@@ -348,9 +348,16 @@ def terminate(proc: subprocess.Popen[Any]) -> None:
 class TeamBackend:
     """`cellops serve` in a subprocess."""
 
-    def __init__(self, db_url: str, artifacts: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        db_url: str,
+        artifacts: Path,
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.db_url = db_url
         self.artifacts = artifacts
+        self.extra_args = extra_args  # e.g. ("--serving-port", "8931")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -371,6 +378,7 @@ class TeamBackend:
         cmd = [
             sys.executable, "-m", "cellops_server.cli", "serve",
             "--db", self.db_url, "--artifacts", str(self.artifacts), "--port", str(self.port),
+            *self.extra_args,
         ]  # fmt: skip
         self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)

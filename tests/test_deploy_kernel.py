@@ -317,6 +317,28 @@ def test_a_model_the_server_does_not_trust_is_refused(
     assert state.status_code == 404 or state.json()["state"] == "failed", state.text
 
 
+def record_drift_verdict(home: Path, deployment: str, model: str, *, drifted: bool) -> bool:
+    """Record a drift check's verdict on ``deployment`` in the server's own store (SQLite
+    under ``home``) through monitoring/drift.py's path; answers whether it was a change."""
+    from cellops_server.monitoring.drift import _record_transition
+    from cellops_server.schemas import DeploymentDrift, DriftReport, DriftTest, FeatureDrift
+    from cellops_server.store import create_engine
+
+    test = DriftTest(test="ks", statistic=0.6, threshold=0.1, p_value=1e-9, drifted=drifted)
+    feature = FeatureDrift(
+        feature="sepal_length", kind="numeric", samples=200, drifted=drifted, tests=[test]
+    )
+    report = DriftReport(
+        version=1, samples=200, min_samples=50, drifted=drifted, features=[feature]
+    )
+    result = DeploymentDrift(deployment=deployment, window=60, drifted=drifted, versions=[report])
+    engine = create_engine(f"sqlite:///{home / 'cellops.db'}")
+    try:
+        return _record_transition(engine, deployment, model, result)
+    finally:
+        engine.dispose()
+
+
 SHOW_CARD = (
     "print(json.dumps({'deployment': card.deployment_status.value, "
     "'disabled': card.deploy_button.disabled, 'tooltip': card.deploy_button.tooltip, "
@@ -362,6 +384,17 @@ def test_model_card_deploy_button(
     assert same and "version 2" in shown["deployment"]
     assert "cellops-deploy-key" not in shown["deployment"]
     assert server.api.cellops(f"deployments/{name}")["version"] == 2
+    # No drift verdict yet (nothing sampled): no badge, rather than a reassuring "no drift".
+    assert "cellops-deploy-drift" not in shown["deployment"]
+
+    # A drift check finds the inputs drifted (recorded as monitoring/drift.py records it):
+    # the card's refresh button shows the verdict the server reports, never the key again.
+    assert record_drift_verdict(server.home, name, name, drifted=True)
+    refreshed = run(kernel, "card.refresh_button.click()\n" + SHOW_CARD)
+    html = last_json(refreshed["stdout"])["deployment"]
+    assert "cellops-deploy-key" not in html and 'data-state="ready"' in html
+    assert server.api.cellops(f"deployments/{name}")["drifted"] is True
+    assert 'data-drifted="true"' in html and ">drift</span>" in html
 
     # A deployment name taken by another model: said in the card, nothing changes.
     taken = run(

@@ -315,15 +315,15 @@ def test_inference_needs_the_key_and_health_does_not(serving: Serving) -> None:
     assert r.status_code == 404 and "nope" in r.json()["error"]
 
 
-def test_malformed_http_gets_a_json_400(serving: Serving) -> None:
+def test_malformed_http_gets_a_json_4xx(serving: Serving) -> None:
     import socket
 
     port = int(serving.url.rsplit(":", 1)[1])
-    for raw in (
-        b"GARBAGE\r\n\r\n",
-        b"POST /v2/models/bc/infer HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n",
-        b"POST /v2/models/bc/infer HTTP/1.1\r\nContent-Length: x\r\n\r\n",
-        b"GET / HTTP/2.0\r\n\r\n",
+    for raw, status in (
+        (b"GARBAGE\r\n\r\n", b"400"),
+        (b"POST /v2/models/bc/infer HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n", b"413"),
+        (b"POST /v2/models/bc/infer HTTP/1.1\r\nContent-Length: x\r\n\r\n", b"400"),
+        (b"GET / HTTP/2.0\r\n\r\n", b"400"),
     ):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(raw)
@@ -331,7 +331,7 @@ def test_malformed_http_gets_a_json_400(serving: Serving) -> None:
             while chunk := sock.recv(65536):
                 answer += chunk
         head, _, body = answer.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 400"), raw
+        assert head.startswith(b"HTTP/1.1 " + status), raw
         assert json.loads(body)["error"]
     r = serving.infer(serving.X[:1])  # the listener still serves
     assert r.status_code == 200

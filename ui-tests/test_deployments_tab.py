@@ -104,7 +104,8 @@ def test_deploy_from_the_models_tab_then_rollback_public_and_delete(lab: Lab) ->
     expect(detail.locator(".cellops-deployment-target")).to_have_text(f"{model} v2")
     expect(detail.locator(".cellops-url-v2")).to_have_text(made["urls"]["v2"])
 
-    # It becomes ready without a click (the tab polls), served by the real serving runtime.
+    # It becomes ready without a click (the tab looks again while it starts), served by the
+    # real serving runtime.
     state = detail.locator(".cellops-deploy-state")
     expect(state).to_have_attribute("data-state", "ready", timeout=READY_MS)
     lab.screenshot("ready-light")

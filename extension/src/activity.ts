@@ -120,6 +120,7 @@ export class ActivityStream {
         notebooks: [],
         models: [],
         users: [],
+        deployments: [],
         at: new Date().toISOString()
       }
     ]);

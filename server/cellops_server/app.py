@@ -21,9 +21,10 @@ from .capture.tap import TrackingKernelWebsocketConnection
 from .capture.tracker import Tracker, now_iso
 from .config import CellopsConfig
 from .monitoring.drift import Thresholds
+from .monitoring.watch import DeploymentWatcher, DriftSettings
 from .private import open_private, private_dir, write_private
 from .schemas import Status, TrackingSettings
-from .serving.supervisor import ServingSupervisor, has_deployments
+from .serving.supervisor import ServingSupervisor, has_deployments, monitoring_env
 from .spool import Spool
 from .store import Store
 from .team.forward import BackendClient
@@ -158,6 +159,10 @@ class CellopsExtension(ExtensionApp):
         token = getattr(app.identity_provider, "token", "")
         if token:
             os.environ["CELLOPS_SERVER_TOKEN"] = token
+        if self.team_client and self.cellops.token:
+            # The team backend's serving listener knows members, not this server's token:
+            # a deployment's predict() without its key authenticates as this member.
+            os.environ["CELLOPS_SERVING_TOKEN"] = self.cellops.token
         if self.cellops.autolog:  # an explicit CELLOPS_AUTOLOG (e.g. =0) wins
             os.environ.setdefault("CELLOPS_AUTOLOG", "1")
 
@@ -167,19 +172,33 @@ class CellopsExtension(ExtensionApp):
         cfg = self.cellops
         # Members call with this server's token; the router gets it by environment.
         token = getattr(self.serverapp.identity_provider, "token", "") or ""
+        env = monitoring_env(
+            cfg.serving_monitoring, cfg.serving_sample_rate, cfg.serving_samples_per_second
+        )
         supervisor = ServingSupervisor(
             cfg.db_url,
             cfg.artifacts_dir,
             "127.0.0.1",
             cfg.serving_port,
             cfg.serving_workers,
-            {"CELLOPS_SERVING_MEMBER_TOKEN": token},
+            {**env, "CELLOPS_SERVING_MEMBER_TOKEN": token},
         )
-        self.settings.update(
-            cellops_serving_url=supervisor.url, cellops_serving_wake=supervisor.start
-        )
+        # Drift checked on its own, and the router's state changes told to the sidebars.
+        self.watcher: DeploymentWatcher | None = None
+        if self.store is not None:
+            self.watcher = DeploymentWatcher(
+                self.store.engine, self.activity, DriftSettings.from_config(cfg)
+            )
+
+        def wake() -> None:  # a deploy: serve it, watch it
+            supervisor.start()
+            if self.watcher is not None:
+                self.watcher.start()
+
+        self.settings.update(cellops_serving_url=supervisor.url, cellops_serving_wake=wake)
         if self.store is not None and has_deployments(self.store.engine):
             supervisor.start()
+            IOLoop.current().add_callback(self.watcher.start)  # type: ignore[union-attr]
         self._serving_watch = PeriodicCallback(supervisor.ensure_running, 2000)
         self._serving_watch.start()
         return supervisor
@@ -203,6 +222,8 @@ class CellopsExtension(ExtensionApp):
         self._writer_watch.stop()
         self.writer.stop()
         if self.serving is not None:
+            if self.watcher is not None:
+                await self.watcher.stop()
             self._serving_watch.stop()
             self.serving.stop()
         self.spool.close()

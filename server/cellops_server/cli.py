@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from typing import Any
 
 from . import __version__
 from .config import default_db_url, default_home
@@ -42,6 +43,43 @@ def _size(text: str) -> int:
     return int(digits) * factor
 
 
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"not a fraction from 0 to 1: {text!r}")
+    return value
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"not a number above 0: {text!r}")
+        return value
+
+    return parse
+
+
+def _drift_settings(args: argparse.Namespace) -> Any:
+    from .monitoring.drift import Thresholds
+    from .monitoring.watch import DriftSettings
+
+    thresholds = Thresholds(
+        psi=args.drift_psi_threshold,
+        ks_pvalue=args.drift_ks_pvalue,
+        wasserstein=args.drift_wasserstein_threshold,
+        chi2_pvalue=args.drift_chi2_pvalue,
+        min_samples=args.drift_min_samples,
+    )
+    return DriftSettings(args.drift_check_interval, args.drift_window, thresholds)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from .store import Store
     from .team.serve import serve, tls_context
@@ -52,16 +90,94 @@ def _serve(args: argparse.Namespace) -> int:
     store = Store(_db(args), _artifacts(args))
     serving = None
     if args.serving_port:
-        from .serving.supervisor import ServingSupervisor
+        from .serving.supervisor import ServingSupervisor, monitoring_env
 
+        env = monitoring_env(not args.no_monitoring, args.sample_rate, args.samples_per_second)
         serving = ServingSupervisor(
-            _db(args), _artifacts(args), args.host, args.serving_port, args.serving_workers
+            _db(args), _artifacts(args), args.host, args.serving_port, args.serving_workers, env
         )
     serving_url = args.serving_url or (serving.url if serving else "")
     asyncio.run(
-        serve(store, args.host, args.port, args.max_artifact_size, tls, serving, serving_url)
+        serve(
+            store,
+            args.host,
+            args.port,
+            args.max_artifact_size,
+            tls,
+            serving,
+            serving_url,
+            _drift_settings(args),
+        )
     )
     return 0
+
+
+def _monitoring_args(serve: argparse.ArgumentParser) -> None:
+    g = serve.add_argument_group(
+        "monitoring", "what the serving listener records of requests, and drift checks"
+    )
+    g.add_argument(
+        "--no-monitoring",
+        action="store_true",
+        help="the serving listener counts nothing (no Prometheus /metrics series, per-minute "
+        "metrics or samples for drift)",
+    )
+    g.add_argument(
+        "--sample-rate",
+        type=fraction,
+        default=1.0,
+        help="share of requests (0-1) whose input rows and predictions are kept for drift; "
+        "0: none (default: 1)",
+    )
+    g.add_argument(
+        "--samples-per-second",
+        type=_positive(int),
+        default=10,
+        help="most requests sampled per deployment and second (default: 10)",
+    )
+    g.add_argument(
+        "--drift-check-interval",
+        type=_positive(float),
+        default=60.0,
+        help="seconds between drift checks of every deployment (default: 60)",
+    )
+    g.add_argument(
+        "--drift-window",
+        type=_positive(int),
+        default=60,
+        help="minutes of sampled requests a drift check judges (default: 60)",
+    )
+    g.add_argument(
+        "--drift-psi-threshold",
+        type=_positive(float),
+        default=0.2,
+        help="PSI over which a feature has shifted materially (default: 0.2)",
+    )
+    g.add_argument(
+        "--drift-ks-pvalue",
+        type=fraction,
+        default=0.01,
+        help="KS p-value under which a numeric feature differs significantly (default: 0.01)",
+    )
+    g.add_argument(
+        "--drift-wasserstein-threshold",
+        type=_positive(float),
+        default=0.2,
+        help="Wasserstein distance, in training standard deviations, over which a numeric "
+        "feature has shifted materially (default: 0.2)",
+    )
+    g.add_argument(
+        "--drift-chi2-pvalue",
+        type=fraction,
+        default=0.01,
+        help="chi-squared p-value under which a categorical feature differs (default: 0.01)",
+    )
+    g.add_argument(
+        "--drift-min-samples",
+        type=_positive(int),
+        default=50,
+        help="sampled rows needed in the window before drift is judged (default: 50)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the serving listener's URL as clients reach it, shown in deployments "
         "(default: http://HOST:SERVING_PORT)",
     )
+    _monitoring_args(serve)
 
     migrate = sub.add_parser("migrate", help="bring the store's schema up to date")
     _db_arg(migrate)

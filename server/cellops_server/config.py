@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, Float, Int, Unicode, default
+from traitlets import Bool, Float, Int, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
 
@@ -102,6 +102,55 @@ class CellopsConfig(Configurable):
     serving_workers = Int(
         2, config=True, help="Inference worker processes behind the serving listener."
     )
+
+    # Monitoring of served requests: samples for drift, metrics (serving/router.py).
+    serving_monitoring = Bool(
+        True,
+        config=True,
+        help="Count served requests (Prometheus /metrics, per-minute metrics) and sample them "
+        "for drift. False turns all of it off (the router's --no-monitoring).",
+    )
+    serving_sample_rate = Float(
+        1.0,
+        config=True,
+        help="Fraction (0-1) of served requests whose input rows and predictions are kept as "
+        "samples for drift (up to serving_samples_per_second); 0 keeps none.",
+    )
+    serving_samples_per_second = Int(
+        10,
+        config=True,
+        help="Most requests sampled per deployment per second, so heavy traffic costs a "
+        "bounded amount (each sample holds up to 100 rows of its request).",
+    )
+    drift_check_interval = Float(
+        60.0,
+        config=True,
+        help="Seconds between drift checks of every deployment's samples; a change of verdict "
+        "is recorded in its events and the activity feed.",
+    )
+    drift_window = Int(
+        60, config=True, help="Minutes of sampled requests each background drift check judges."
+    )
+
+    @validate("serving_sample_rate")
+    def _check_sample_rate(self, proposal: dict[str, float]) -> float:
+        if not 0.0 <= proposal["value"] <= 1.0:
+            raise TraitError(
+                f"serving_sample_rate is a fraction from 0 to 1, not {proposal['value']}"
+            )
+        return proposal["value"]
+
+    @validate("drift_check_interval")
+    def _check_interval(self, proposal: dict[str, float]) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError("drift_check_interval must be more than 0 seconds")
+        return proposal["value"]
+
+    @validate("drift_window")
+    def _check_window(self, proposal: dict[str, int]) -> int:
+        if not 1 <= proposal["value"] <= 1440:
+            raise TraitError("drift_window is from 1 to 1440 minutes")
+        return proposal["value"]
 
     # Drift of served requests against the training data (monitoring/drift.py).
     drift_psi_threshold = Float(

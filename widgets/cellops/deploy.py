@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import time
 from collections.abc import Mapping
@@ -85,6 +86,8 @@ class Deployment:
     traffic: list[dict[str, int]] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
     public: bool = False
+    # The last drift check's verdict on its sampled requests; None until one could judge.
+    drifted: bool | None = None
     created_by: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
@@ -192,7 +195,9 @@ class Deployment:
         return np.asarray(answer["predictions"])
 
     def _bearer(self) -> str | None:
-        return self.key or client().token
+        # Team mode: the Jupyter server gives its kernels the member's backend token for
+        # the shared serving listener (its own token is unknown there).
+        return self.key or os.environ.get("CELLOPS_SERVING_TOKEN") or client().token
 
     # -- display --------------------------------------------------------------------------
 
@@ -217,12 +222,30 @@ class Deployment:
         return deployment_html(self)
 
 
+def drift_badge_html(dep: Deployment) -> str:
+    """The drift badge as the sidebar shows it: "drift" (a warning) or "no drift" (quiet);
+    nothing until a drift check could judge."""
+    if dep.drifted is None:
+        return ""
+    text = "drift" if dep.drifted else "no drift"
+    title = (
+        "The last drift check found served inputs unlike the model's training data: see "
+        "Drift in the sidebar's Deployments tab for the features"
+        if dep.drifted
+        else "The last drift check found the served inputs like the model's training data"
+    )
+    return (
+        f' <span class="cellops-deploy-drift" data-drifted="{str(dep.drifted).lower()}" '
+        f'title="{e(title)}">{text}</span>'
+    )
+
+
 def deployment_html(dep: Deployment, show_key: bool = False) -> str:
     """A deployment's state, what it serves and its endpoint (and its key, if asked)."""
     rows = [
         (
             f'<b>{e(dep.name)}</b> · <span class="cellops-deploy-state" '
-            f'data-state="{e(dep.state)}">{e(dep.state)}</span>'
+            f'data-state="{e(dep.state)}">{e(dep.state)}</span>{drift_badge_html(dep)}'
         ),
         f"serves <b>{e(dep.model)}</b> {e(dep.serving())}",
     ]

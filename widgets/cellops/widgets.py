@@ -272,6 +272,12 @@ class ModelCard(w.VBox):
             tooltip="Register the model first",
         )
         self.deployment_status = w.HTML()
+        self.refresh_button = w.Button(
+            icon="refresh",
+            disabled=True,
+            tooltip="Deploy first: then this reads the deployment's state and drift again",
+            layout=w.Layout(width="auto"),
+        )
         for widget, cls in (
             (self.summary, "cellops-card-summary"),
             (self.name, "cellops-card-name"),
@@ -282,16 +288,20 @@ class ModelCard(w.VBox):
             (self.public, "cellops-card-public"),
             (self.deploy_button, "cellops-card-deploy"),
             (self.deployment_status, "cellops-card-deployment"),
+            (self.refresh_button, "cellops-card-deploy-refresh"),
         ):
             widget.add_class(cls)
         form = w.HBox([self.name, self.alias, self.register_button])
         form.add_class("cellops-card-form")
-        self.deploy_row = w.HBox([self.deploy_name, self.public, self.deploy_button])
+        self.deploy_row = w.HBox(
+            [self.deploy_name, self.public, self.deploy_button, self.refresh_button]
+        )
         self.deploy_row.add_class("cellops-card-deploy-form")
         super().__init__([self.summary, form, self.status, self.deploy_row, self.deployment_status])
         self.add_class("cellops-card")
         self.register_button.on_click(self._on_register)
         self.deploy_button.on_click(self._on_deploy)
+        self.refresh_button.on_click(lambda _b: self.refresh_deployment())
         if isinstance(model, ModelVersion) or version is not None:
             self._show_registered(model, name, version)
         else:
@@ -388,6 +398,27 @@ class ModelCard(w.VBox):
         finally:
             self._deploying = False
             self.deploy_button.disabled = False
+            self._offer_refresh()
+
+    def _offer_refresh(self) -> None:
+        self.refresh_button.disabled = self.deployment is None
+        if self.deployment is not None:
+            self.refresh_button.tooltip = (
+                f"Read {self.deployment.name} again: state, version, drift verdict"
+            )
+
+    def refresh_deployment(self) -> Deployment | None:
+        """Read the card's deployment again and show it (state, what it serves, the drift
+        badge); its key is not shown again."""
+        if self.deployment is None:
+            return None
+        try:
+            self.deployment.refresh()
+        except Exception as exc:
+            self.deployment_status.value = _message("error", _error_text(exc))
+        else:
+            self.deployment_status.value = deployed_html(self.deployment, show_key=False)
+        return self.deployment
 
     def _registration(self) -> Registration:
         # A click queued behind the first (the kernel handles comm messages one at a time)

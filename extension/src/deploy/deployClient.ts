@@ -1,7 +1,7 @@
 /**
  * Typed client of the deployment endpoints (issue 12): create, list, read, change (roll
  * back, follow an alias, split traffic, public or keyed), delete, events, per-minute
- * metrics and key rotation.
+ * metrics, drift per feature and key rotation.
  *
  * Calls go through `requestAPI` (token + XSRF via `ServerConnection.makeRequest`) with the
  * settings of a `CellopsClient`. The wire types are generated from the section
@@ -48,6 +48,9 @@ export type IDeploymentMinute = Schemas['DeploymentMinute'];
 
 /** `GET deployments/{name}/metrics?window=`: per minute and version. */
 export type IDeploymentMetrics = Schemas['DeploymentMetrics'];
+
+/** `GET deployments/{name}/drift?window=`: per served version, per feature. */
+export type IDeploymentDrift = Schemas['DeploymentDrift'];
 
 // -- The client -----------------------------------------------------------------------------
 
@@ -103,6 +106,13 @@ export class DeployClient {
   metrics(name: string, window = 60): Promise<IDeploymentMetrics> {
     return this._request(
       deploymentPath(name, `/metrics?window=${String(window)}`)
+    );
+  }
+
+  /** Drift per feature of the sampled requests of the last `window` minutes. */
+  drift(name: string, window = 60): Promise<IDeploymentDrift> {
+    return this._request(
+      deploymentPath(name, `/drift?window=${String(window)}`)
     );
   }
 

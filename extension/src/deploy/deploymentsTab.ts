@@ -1,8 +1,12 @@
 /**
  * The sidebar's Deployments tab: every deployment with its state, what it serves, the
- * traffic split and its last minutes' requests, latency and errors; click one for its
- * detail: charts, the key shown once, Rollback, Canary, Rotate key, Delete, its events and
- * copyable client snippets for both protocols.
+ * traffic split, its last minutes' requests, latency and errors, and its drift badge; click
+ * one for its detail: charts, the key shown once, Rollback, Canary, Rotate key, Delete,
+ * drift per feature, its events and copyable client snippets for both protocols.
+ *
+ * Live: the panel refreshes the tab on `deployments` (and `models`) events. Between events
+ * the open detail's metrics are refetched every METRICS_MS (requests/min change without
+ * events), and the whole tab every STARTING_MS while a deployment shown is starting.
  *
  * All text is set with `textContent`: names, errors and events come from other users.
  */
@@ -20,6 +24,7 @@ import { IChart, latencySpec, renderChart, requestsSpec } from './charts';
 import {
   DeployClient,
   IDeployment,
+  IDeploymentDrift,
   IDeploymentEvent,
   IDeploymentMinute
 } from './deployClient';
@@ -32,8 +37,10 @@ import {
 } from './deployDialogs';
 import { ISnippet, snippets } from './snippets';
 
-/** While the tab shows, look again this often (deployment changes publish no event). */
-export const POLL_MS = 5000;
+/** While a detail shows, refetch its metrics this often (requests publish no event). */
+export const METRICS_MS = 10_000;
+/** While a deployment shown is starting, refetch this often: starting → ready shows soon. */
+export const STARTING_MS = 1000;
 /** Minutes the list's numbers cover. */
 const SUMMARY_WINDOW = 5;
 /** Minutes the detail's charts cover. */
@@ -46,7 +53,7 @@ export interface IDeploymentsTabOptions {
   rendermime: IRenderMimeRegistry;
   trans: TranslationBundle;
   onError: (error: unknown) => void;
-  /** Refresh through the panel (coalesced, skipped while hidden): the poll calls it. */
+  /** Refresh through the panel (coalesced, skipped while hidden): while starting. */
   requestRefresh: () => void;
   /** Show a model version in the Models tab. */
   onOpenModel: (model: string, version: number) => void;
@@ -145,6 +152,7 @@ export class DeploymentsTab extends Widget implements ISidebarView {
       );
       if (this._selected === null) {
         this._renderList(list, metrics);
+        this._schedule(list.some(d => d.state === 'starting'));
       }
       return;
     }
@@ -158,13 +166,16 @@ export class DeploymentsTab extends Widget implements ISidebarView {
       }
       throw error;
     }
-    const [events, metrics, versions] = await Promise.all([
+    const [events, metrics, versions, drift] = await Promise.all([
       client.events(name),
       client.metrics(name, CHART_WINDOW).then(m => m.minutes),
-      this._versions(deployment.model)
+      this._versions(deployment.model),
+      // No drift report (e.g. the check failed) must not hide the rest of the detail.
+      client.drift(name, CHART_WINDOW).catch(() => null)
     ]);
     if (this._selected === name) {
-      this._renderDetail(deployment, events, metrics, versions);
+      this._renderDetail(deployment, events, metrics, versions, drift);
+      this._schedule(deployment.state === 'starting');
     }
   }
 
@@ -173,30 +184,79 @@ export class DeploymentsTab extends Widget implements ISidebarView {
   }
 
   override dispose(): void {
-    this._stopPolling();
+    this._stopTimer();
     this._dropCharts();
     super.dispose();
   }
 
   protected override onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    this._stopPolling();
-    this._timer = window.setInterval(() => {
-      if (this.isVisible) {
-        this._options.requestRefresh();
-      }
-    }, POLL_MS);
+    this._schedule(this._starting);
   }
 
   protected override onBeforeHide(msg: Message): void {
-    this._stopPolling();
+    this._stopTimer();
     super.onBeforeHide(msg);
   }
 
-  private _stopPolling(): void {
+  /**
+   * The next look between events, while the tab shows: the whole tab soon while a
+   * deployment shown is `starting`, else the open detail's metrics.
+   */
+  private _schedule(starting: boolean): void {
+    this._starting = starting;
+    this._stopTimer();
+    if (!this.isVisible) {
+      return;
+    }
+    if (starting) {
+      this._timer = window.setTimeout(() => {
+        this._timer = null;
+        this._options.requestRefresh();
+      }, STARTING_MS);
+    } else if (this._selected !== null) {
+      const name = this._selected;
+      this._timer = window.setTimeout(() => {
+        this._timer = null;
+        void this._refreshMetrics(name);
+      }, METRICS_MS);
+    }
+  }
+
+  private _stopTimer(): void {
     if (this._timer !== null) {
-      window.clearInterval(this._timer);
+      window.clearTimeout(this._timer);
       this._timer = null;
+    }
+  }
+
+  /** Refetch the open detail's metrics only: its stats and charts, in place. */
+  private async _refreshMetrics(name: string): Promise<void> {
+    if (!this.isVisible || this._selected !== name) {
+      return;
+    }
+    try {
+      const reply = await this._options.client.metrics(name, CHART_WINDOW);
+      if (this._selected === name && this._shown?.name === name) {
+        this._updateMetrics(this._shown, reply.minutes);
+      }
+    } catch {
+      // A background look: the next tick or event tries again; actions report errors.
+    } finally {
+      if (this._selected === name && this._timer === null) {
+        this._schedule(this._starting);
+      }
+    }
+  }
+
+  private _updateMetrics(d: IDeployment, minutes: IDeploymentMinute[]): void {
+    const stats = this._detailStats(d, minutes);
+    this._statsNode?.replaceWith(stats);
+    this._statsNode = stats;
+    const before = this._chartBox;
+    const charts = this._charts(minutes);
+    if (before !== null && before !== charts) {
+      before.replaceWith(charts);
     }
   }
 
@@ -219,6 +279,8 @@ export class DeploymentsTab extends Widget implements ISidebarView {
     if (name !== this._selected) {
       this._dropCharts();
       this._key = null;
+      this._shown = null;
+      this._statsNode = null;
       this._content.replaceChildren();
     }
     this._selected = name;
@@ -262,11 +324,8 @@ export class DeploymentsTab extends Widget implements ISidebarView {
     const title = h('div', 'cellops-deployment-title');
     title.append(
       h('span', 'cellops-deployment-name', d.name),
-      this._stateBadge(d)
+      ...this._badges(d)
     );
-    if (d.public) {
-      title.append(this._publicBadge());
-    }
     row.append(title, this._serves(d));
     if (d.state === 'failed' && d.error) {
       row.append(h('div', 'cellops-deploy-error', d.error));
@@ -291,6 +350,41 @@ export class DeploymentsTab extends Widget implements ISidebarView {
     if (d.state === 'failed' && d.error) {
       badge.title = d.error;
     }
+    return badge;
+  }
+
+  /** State, drift verdict (once judged) and public: what a glance should tell. */
+  private _badges(d: IDeployment): HTMLElement[] {
+    const badges = [this._stateBadge(d)];
+    const drift = this._driftBadge(d);
+    if (drift !== null) {
+      badges.push(drift);
+    }
+    if (d.public) {
+      badges.push(this._publicBadge());
+    }
+    return badges;
+  }
+
+  /** "drift" (warning) or "no drift" (quiet); nothing until a drift check could judge. */
+  private _driftBadge(d: IDeployment): HTMLElement | null {
+    if (d.drifted === null) {
+      return null;
+    }
+    const trans = this._trans;
+    const badge = h(
+      'span',
+      'cellops-deploy-drift',
+      d.drifted ? trans.__('drift') : trans.__('no drift')
+    );
+    badge.dataset.drifted = String(d.drifted);
+    badge.title = d.drifted
+      ? trans.__(
+          "The last drift check found served inputs unlike the model's training data: open the deployment and see Drift for the features"
+        )
+      : trans.__(
+          "The last drift check found the served inputs like the model's training data: the deployment's Drift section has the details"
+        );
     return badge;
   }
 
@@ -378,9 +472,11 @@ export class DeploymentsTab extends Widget implements ISidebarView {
     d: IDeployment,
     events: IDeploymentEvent[],
     minutes: IDeploymentMinute[],
-    versions: IModelVersion[]
+    versions: IModelVersion[],
+    drift: IDeploymentDrift | null
   ): void {
     const trans = this._trans;
+    this._shown = d;
     const back = h('button', 'cellops-back', trans.__('‹ Deployments'));
     back.addEventListener('click', () => {
       this._open(null);
@@ -394,10 +490,7 @@ export class DeploymentsTab extends Widget implements ISidebarView {
     this._content.dataset.deployment = d.name;
     const summary = h('div', 'cellops-deployment-summary');
     const title = h('div', 'cellops-deployment-title');
-    title.append(this._stateBadge(d));
-    if (d.public) {
-      title.append(this._publicBadge());
-    }
+    title.append(...this._badges(d));
     summary.append(title, this._serves(d));
     if (d.state === 'failed' && d.error) {
       summary.append(h('div', 'cellops-deploy-error', d.error));
@@ -413,10 +506,8 @@ export class DeploymentsTab extends Widget implements ISidebarView {
         )
       );
     }
-    summary.append(
-      this._stats(minutes.filter(m => isRecent(m.minute, SUMMARY_WINDOW))),
-      this._urls(d)
-    );
+    this._statsNode = this._detailStats(d, minutes);
+    summary.append(this._statsNode, this._urls(d));
     const sections: HTMLElement[] = [summary];
     if (this._key?.name === d.name) {
       sections.push(this._keyNotice(this._key.key));
@@ -424,10 +515,98 @@ export class DeploymentsTab extends Widget implements ISidebarView {
     sections.push(
       this._actions(d, versions),
       this._charts(minutes),
+      this._drift(drift),
       this._snippets(d, versions),
       this._events(events)
     );
     this._content.replaceChildren(...sections);
+  }
+
+  /** The last minutes' stats; with a canary, also one line per version. */
+  private _detailStats(
+    d: IDeployment,
+    minutes: IDeploymentMinute[]
+  ): HTMLElement {
+    const recent = minutes.filter(m => isRecent(m.minute, SUMMARY_WINDOW));
+    const box = h('div', 'cellops-deployment-stats-box');
+    box.append(this._stats(recent));
+    if (d.traffic.length > 1) {
+      for (const share of d.traffic) {
+        const line = this._stats(
+          recent.filter(m => m.version === share.version)
+        );
+        line.classList.add('cellops-deployment-version-stats');
+        line.dataset.version = String(share.version);
+        line.prepend(
+          h(
+            'span',
+            'cellops-stat-version',
+            `v${String(share.version)} (${String(share.percent)}%)`
+          )
+        );
+        box.append(line);
+      }
+    }
+    return box;
+  }
+
+  /** The last drift check per served version: each feature, its tests and verdict. */
+  private _drift(report: IDeploymentDrift | null): HTMLElement {
+    const trans = this._trans;
+    const box = h('div', 'cellops-deployment-drift');
+    box.append(
+      h(
+        'div',
+        'cellops-section-title',
+        trans.__('Drift (last %1 minutes)', String(CHART_WINDOW))
+      )
+    );
+    if (report === null) {
+      box.append(emptyState(trans.__('Drift could not be computed now.')));
+      return box;
+    }
+    for (const version of report.versions) {
+      const head = h(
+        'div',
+        'cellops-deploy-drift-version',
+        trans.__(
+          'v%1: %2 sampled requests',
+          String(version.version ?? '?'),
+          String(version.samples)
+        )
+      );
+      box.append(head);
+      if (version.message) {
+        box.append(h('div', 'cellops-deploy-drift-message', version.message));
+      }
+      for (const f of version.features) {
+        const row = h('div', 'cellops-deploy-drift-feature');
+        row.dataset.feature = f.feature;
+        row.dataset.drifted = String(f.drifted);
+        const verdict =
+          f.drifted === null
+            ? (f.reason ?? trans.__('not enough samples'))
+            : f.drifted
+              ? trans.__('drifted')
+              : trans.__('ok');
+        row.append(
+          h('span', 'cellops-deploy-drift-name', f.feature),
+          h(
+            'span',
+            'cellops-deploy-drift-tests',
+            f.tests
+              .map(
+                t =>
+                  `${t.test} ${t.statistic.toPrecision(2)}${t.drifted ? ' >' : ' ≤'} ${t.threshold.toPrecision(2)}`
+              )
+              .join(' · ')
+          ),
+          h('span', 'cellops-deploy-drift-verdict', verdict)
+        );
+        box.append(row);
+      }
+    }
+    return box;
   }
 
   private _urls(d: IDeployment): HTMLElement {
@@ -788,6 +967,11 @@ export class DeploymentsTab extends Widget implements ISidebarView {
   private _selected: string | null = null;
   private _key: { name: string; key: string } | null = null;
   private _timer: number | null = null;
+  /** Whether the last render showed a deployment starting (then look again soon). */
+  private _starting = false;
+  /** The deployment of the detail shown, and its stats element (refreshed in place). */
+  private _shown: IDeployment | null = null;
+  private _statsNode: HTMLElement | null = null;
   private _chartViews: IChart[] = [];
   private _chartBox: HTMLElement | null = null;
   private _chartData = '';

@@ -493,6 +493,11 @@ export class CellopsSidebar extends Panel {
       // alias switches the deployments following it.
       return this._current === 'models' || this._current === 'deployments';
     }
+    if (event.type === 'deployments') {
+      // Team-wide too: a state, traffic, event or drift verdict of any deployment may be
+      // in the list, and the detail's model may be another deployment's.
+      return this._current === 'deployments';
+    }
     if (
       (event.type === 'reviews' || event.type === 'comments') &&
       event.models.length > 0 &&

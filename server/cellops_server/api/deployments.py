@@ -52,19 +52,18 @@ class DeploymentApiHandler(ApiHandler):
         except (DeploymentExists, NotServable) as exc:
             raise ApiError(409, str(exc)) from None
 
-    def changed(self, model: str | None = None, wake: bool = True) -> None:
-        """After a change: start (or nudge) the serving router where this server runs it,
-        and tell open sidebars (their feeds; the Models tab of the deployed model)."""
+    def changed(self, name: str, model: str | None = None, wake: bool = True) -> None:
+        """After a change of deployment ``name``: start (or nudge) the serving router and
+        the deployment watcher where this server runs them, and tell open sidebars (their
+        Deployments tab, their feeds; the Models tab of the deployed model)."""
         if wake:
-            wake_router = self.settings.get("cellops_serving_wake")
-            if callable(wake_router):
-                wake_router()
+            wake_serving = self.settings.get("cellops_serving_wake")
+            if callable(wake_serving):
+                wake_serving()
         hub: ActivityHub | None = self.settings.get("cellops_activity")
         if hub is None:
             return
-        publish_deployments = getattr(hub, "publish_deployments", None)
-        if callable(publish_deployments):
-            publish_deployments()
+        hub.publish_deployments([name])
         if model:
             hub.publish_models([model])
         hub.publish_activity()
@@ -89,7 +88,7 @@ class DeploymentsHandler(DeploymentApiHandler):
     async def post(self) -> None:
         body = await self.body_as(DeploymentCreate)
         created = await self.act(self.deployments.create, body, self.identity())
-        self.changed(created.model)
+        self.changed(created.name, created.model)
         self.write_json(created, status=201)
 
 
@@ -110,7 +109,7 @@ class DeploymentHandler(DeploymentApiHandler):
     async def patch(self, name: str) -> None:
         body = await self.body_as(DeploymentPatch)
         changed = await self.act(self.deployments.patch, name, body, self.identity())
-        self.changed(changed.model)
+        self.changed(name, changed.model)
         self.write_json(changed)
 
     @operation(
@@ -119,7 +118,7 @@ class DeploymentHandler(DeploymentApiHandler):
     @authorized
     async def delete(self, name: str) -> None:
         await self.act(self.deployments.delete, name, self.identity())
-        self.changed(wake=False)  # a running router drops it on its next poll
+        self.changed(name, wake=False)  # a running router drops it on its next poll
         self.set_status(204)
         self.finish()
 
@@ -161,5 +160,5 @@ class DeploymentKeyHandler(DeploymentApiHandler):
     @authorized
     async def post(self, name: str) -> None:
         key = await self.act(self.deployments.rotate_key, name, self.identity())
-        self.changed(wake=False)
+        self.changed(name, wake=False)
         self.write_json(DeploymentKey(key=key), status=201)

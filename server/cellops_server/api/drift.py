@@ -42,5 +42,6 @@ class DeploymentDriftHandler(ApiHandler):
         )
         hub: ActivityHub | None = self.settings.get("cellops_activity")
         if changed and hub is not None:
+            hub.publish_deployments([name])  # its verdict (Deployment.drifted) changed
             hub.publish_activity()  # the feed shows deployment.drift_started
         self.write_json(report)

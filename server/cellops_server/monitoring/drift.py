@@ -29,6 +29,7 @@ from cellops.reference import OTHER, bin_index, label
 
 from ..schemas import DeploymentDrift, DriftReport, DriftTest, FeatureDrift
 from ..store import NotFound
+from ..store.engine import write_transaction
 from ..store.tables import deployment_events, deployments, models
 from .reference import reference_of
 from .samples import recent_samples
@@ -342,17 +343,19 @@ def _record_transition(engine: sa.Engine, name: str, model: str, result: Deploym
     from ..review.activity import record_activity
 
     drifted = bool(result.drifted)
-    with engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
-        locked = sa.select(deployments.c.id).where(deployments.c.name == name)
+    with write_transaction(engine) as conn:
+        locked = sa.select(deployments.c.created_at).where(deployments.c.name == name)
         if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already serializes
             locked = locked.with_for_update()
-        if conn.execute(locked).first() is None:
+        created_at = conn.scalar(locked)
+        if created_at is None:
             return False  # deleted meanwhile
         last = conn.scalar(
             sa.select(deployment_events.c.data)
             .where(
                 deployment_events.c.deployment == name,
                 deployment_events.c.type == DRIFT_CHANGED,
+                deployment_events.c.at >= created_at,  # not a deleted namesake's verdict
             )
             .order_by(deployment_events.c.id.desc())
             .limit(1)

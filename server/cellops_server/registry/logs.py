@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from ..schemas import ExecutionLogs, LogBatch, MetricPoint
 from ..store import NotFound, Store
+from ..store.engine import write_transaction
 from ..store.errors import NotOwner
 from ..store.tables import execution_logs, executions
 
@@ -34,7 +35,7 @@ class ExecutionLogStore:
             return 0
         for row in rows:
             row.update(msg_id=batch.msg_id, at=at)
-        with self.engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
+        with write_transaction(self.engine) as conn:
             if sender is not None:
                 _check_owner(conn, batch.msg_id, sender)
             conn.execute(sa.insert(execution_logs), rows)

@@ -33,6 +33,7 @@ from ..schemas import (
 )
 from ..store import NotFound, Store
 from ..store.blobs import BlobNotFound
+from ..store.engine import write_transaction
 from ..store.errors import NotOwner
 from ..store.pagination import (
     BY_NUMBER,
@@ -461,7 +462,7 @@ class Registry:
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
         """A write transaction (SQLite: BEGIN IMMEDIATE, so it waits for the lock up front)."""
-        with self.engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
+        with write_transaction(self.engine) as conn:
             yield conn
 
     def _lock_model(self, conn: sa.Connection, name: str, now: datetime) -> Any:

@@ -21,8 +21,6 @@ on a comment deleted meanwhile, and a comment with a reply is never removed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -41,6 +39,7 @@ from ..schemas import (
     RunTarget,
 )
 from ..store import NotFound
+from ..store.engine import write_transaction
 from ..store.errors import NotOwner
 from ..store.tables import (
     activity,
@@ -195,13 +194,6 @@ def anchor_for(
 # -- writing --------------------------------------------------------------------------------
 
 
-@contextmanager
-def _write(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A write transaction (SQLite: BEGIN IMMEDIATE, so it waits for the lock up front)."""
-    with engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
-        yield conn
-
-
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -260,7 +252,7 @@ def create(
     """Write a comment (or a reply) on a target; ``notebook_id`` is the notebook a cell
     target's path resolved to (Store.notebook_id, None when there is none)."""
     body = _checked_body(target.body)
-    with _write(engine) as conn:
+    with write_transaction(engine) as conn:
         anchor = anchor_for(conn, target.target, notebook_id, lock=True)
         root = None if target.parent_id is None else _thread_root(conn, anchor, target.parent_id)
         mentions = known_mentions(conn, body)
@@ -305,7 +297,7 @@ def update(
     who may comment). Newly mentioned users are notified; the feed's quote follows."""
     if body is None and resolved is None:
         raise ValueError("send body (to edit) and/or resolved (to resolve or reopen)")
-    with _write(engine) as conn:
+    with write_transaction(engine) as conn:
         row = _locked(conn, comment_id)
         if row is None:
             raise NotFound(f"no comment with id {comment_id}")
@@ -360,7 +352,7 @@ def _resolve(
 
 def delete(engine: sa.Engine, comment_id: int, caller: TeamUser) -> Change:
     """Delete a comment (its author, or an admin): a tombstone while it has replies."""
-    with _write(engine) as conn:
+    with write_transaction(engine) as conn:
         row = _locked(conn, comment_id)
         if row is None:
             raise NotFound(f"no comment with id {comment_id}")

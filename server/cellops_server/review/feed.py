@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from ..bounds import MAX_INT
 from ..schemas import ActivityItem, InboxItem, InboxPage, Page
+from ..store.engine import write_transaction
 from ..store.pagination import BY_ID, decode_cursor, encode_cursor
 from ..store.tables import activity, inbox
 
@@ -85,7 +86,7 @@ def mark_read(engine: sa.Engine, user: str, ids: Sequence[int]) -> int:
     ids = sorted({i for i in ids if i <= MAX_INT})  # a larger one is no row's id
     if not ids:
         return 0
-    with engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
+    with write_transaction(engine) as conn:
         done = conn.execute(
             sa.update(inbox)
             .where(

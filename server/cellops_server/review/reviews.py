@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from ..registry.names import check_model_name
 from ..schemas import Review, ReviewState, ReviewSummary, VersionReviews
 from ..store import NotFound
+from ..store.engine import write_transaction
 from ..store.tables import (
     comments,
     model_policies,
@@ -68,7 +69,7 @@ class Outcome:
 @contextmanager
 def write(engine: sa.Engine) -> Iterator[sa.Connection]:
     """A write transaction (SQLite: BEGIN IMMEDIATE, so it waits for the lock up front)."""
-    with engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
+    with write_transaction(engine) as conn:
         yield conn
 
 

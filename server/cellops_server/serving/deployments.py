@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -39,6 +37,7 @@ from ..schemas import (
     TrafficShare,
 )
 from ..store import NotFound, Store
+from ..store.engine import write_transaction
 from ..store.tables import (
     deployment_events,
     deployment_keys,
@@ -128,7 +127,7 @@ def report_state(
     if state not in STATES:
         raise ValueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
     error = error[:MAX_ERROR] if error else None
-    with _write(engine) as conn:
+    with write_transaction(engine) as conn:
         row = conn.execute(
             sa.select(deployments.c.state, deployments.c.error, deployments.c.generation)
             .where(deployments.c.name == name)
@@ -206,7 +205,7 @@ class Deployments:
             check_alias(body.alias)
         now = _now()
         key = None if body.public else new_key()
-        with _write(self.engine) as conn:
+        with write_transaction(self.engine) as conn:
             model_id = _lock_model(conn, body.model)
             if conn.scalar(sa.select(deployments.c.id).where(deployments.c.name == name)):
                 raise DeploymentExists(f"a deployment named {name!r} exists: pick another name")
@@ -255,13 +254,14 @@ class Deployments:
 
     def list(self) -> list[Deployment]:
         with self.engine.connect() as conn:
-            rows = conn.execute(_deployment_query().order_by(deployments.c.name))
-            return [self._deployment(r) for r in rows]
+            q = _deployment_query().add_columns(_last_drift()).order_by(deployments.c.name)
+            return [self._deployment(r) for r in conn.execute(q)]
 
     def get(self, name: str) -> Deployment:
         check_deployment_name(name)
         with self.engine.connect() as conn:
-            row = conn.execute(_deployment_query().where(deployments.c.name == name)).first()
+            q = _deployment_query().add_columns(_last_drift())
+            row = conn.execute(q.where(deployments.c.name == name)).first()
         if row is None:
             raise NotFound(f"no deployment named {name!r}")
         return self._deployment(row)
@@ -280,7 +280,7 @@ class Deployments:
                 f"(got {', '.join(fields) or 'none'})"
             )
         key = None
-        with _write(self.engine) as conn:
+        with write_transaction(self.engine) as conn:
             row = self._lock(conn, name)
             change = self._change(conn, row, body)  # None: no event, no new generation
             if change is not None:
@@ -318,7 +318,7 @@ class Deployments:
     def delete(self, name: str, actor: str | None) -> None:
         """Remove the deployment, its key, metrics and samples; its events stay (history)."""
         check_deployment_name(name)
-        with _write(self.engine) as conn:
+        with write_transaction(self.engine) as conn:
             row = self._lock(conn, name)
             conn.execute(
                 sa.delete(deployment_keys).where(deployment_keys.c.deployment_id == row.id)
@@ -344,7 +344,7 @@ class Deployments:
         """A new key; the old one stops working at once. Refused (400) for a public one."""
         check_deployment_name(name)
         key = new_key()
-        with _write(self.engine) as conn:
+        with write_transaction(self.engine) as conn:
             row = self._lock(conn, name)
             if row.public:
                 raise ValueError(
@@ -451,6 +451,7 @@ class Deployments:
                 invocations=f"{base}/deployments/{r.name}/invocations",
             ),
             public=bool(r.public),
+            drifted=None if r.last_drift is None else bool(r.last_drift.get("drifted")),
             created_by=r.created_by,
             created_at=r.created_at,
             updated_at=r.updated_at,
@@ -477,6 +478,24 @@ def _deployment_query() -> sa.Select[Any]:
             ),
         )
         .outerjoin(deployment_keys, deployment_keys.c.deployment_id == deployments.c.id)
+    )
+
+
+def _last_drift() -> sa.Label[Any]:
+    """The data of the deployment's latest drift_changed event (monitoring/drift.py), a
+    column of the one query that lists deployments; a deleted namesake's are not its own."""
+    e = deployment_events.c
+    return (
+        sa.select(e.data)
+        .where(
+            e.deployment == deployments.c.name,
+            e.type == "drift_changed",
+            e.at >= deployments.c.created_at,
+        )
+        .order_by(e.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        .label("last_drift")
     )
 
 
@@ -590,13 +609,6 @@ def _event(
 
 def new_key() -> str:
     return secrets.token_urlsafe(32)
-
-
-@contextmanager
-def _write(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A write transaction (SQLite: BEGIN IMMEDIATE, so it waits for the lock up front)."""
-    with engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
-        yield conn
 
 
 def _now() -> datetime:

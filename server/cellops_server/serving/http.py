@@ -1,8 +1,14 @@
-"""A small HTTP/1.1 server on asyncio: keep-alive, Content-Length and chunked bodies.
+"""HTTP/1.1 for the serving listener: llhttp (through httptools) parses, asyncio carries.
 
 The serving listener answers tiny requests at high rates; a full web framework costs more
-per request than the model does (tornado ≈ 0.6 ms, measured), so the listener parses
-HTTP itself. Requests on one connection are answered in order.
+per request than the model does (tornado ≈ 0.6 ms, measured), so the listener speaks HTTP
+itself. Parsing is llhttp's (Node's parser, strict mode): it refuses the ambiguous shapes
+request smuggling is made of (signs, underscores or hex in Content-Length, duplicate
+Content-Length, Content-Length with Transfer-Encoding, odd chunk sizes, obs-fold, bare LF).
+This module adds what llhttp leaves to its user: limits (head, body, time to send a head),
+origin-form targets, ``Expect: 100-continue``, and answering pipelined requests in order,
+one at a time. A malformed request is answered 400 and the connection closed: nothing sent
+after it on that connection is processed.
 """
 
 from __future__ import annotations
@@ -10,16 +16,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
+import httptools
+
 log = logging.getLogger("cellops.serving.http")
 
-MAX_HEAD = 64 * 1024
+MAX_HEAD = 64 * 1024  # request line + headers
 MAX_BODY = 64 * 1024 * 1024
+HEAD_TIMEOUT = 10.0  # seconds a client has to send a whole head (slow-loris guard)
+MAX_QUEUED = 16  # pipelined requests waiting before reading pauses
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 @dataclass(slots=True)
@@ -49,158 +61,281 @@ def error(status: int, message: str, **headers: str) -> Response:
 
 Handler = Callable[[Request], Awaitable[Response]]
 
+_STATUS_LINES: dict[int, bytes] = {}
+_METHODS: dict[bytes, str] = {}
+_NAMES: dict[bytes, str] = {}  # header names as sent -> lower case; a bounded cache
+MAX_NAMES = 512
+_INTERNAL = "internal error (logged by the server)"
 
-class BadRequest(Exception):
-    pass
 
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+def _status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Unknown"
+        line = _STATUS_LINES[status] = f"HTTP/1.1 {status} {reason}\r\n".encode()
+    return line
 
 
 def render(response: Response, keep_alive: bool) -> bytes:
-    lines = [
-        f"HTTP/1.1 {response.status} {_reason(response.status)}",
-        f"Content-Type: {response.content_type}",
-        f"Content-Length: {len(response.body)}",
-    ]
-    lines += [f"{k}: {v}" for k, v in response.headers.items()]
+    parts = [f"Content-Type: {response.content_type}\r\nContent-Length: {len(response.body)}\r\n"]
+    parts += [f"{k}: {v}\r\n" for k, v in response.headers.items()]
     if not keep_alive:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body
+        parts.append("Connection: close\r\n")
+    head = "".join(parts)
+    # a CR or LF inside a header value (a model's content type, say) would split the response
+    if head.count("\n") != len(parts) + 1 or head.count("\r") != len(parts) + 1:
+        log.error("response header with a line break refused: %r", head)
+        return render(error(500, _INTERNAL), keep_alive)
+    return _status_line(response.status) + head.encode("latin-1") + b"\r\n" + response.body
 
 
-def _parse_head(head: bytes) -> tuple[str, str, str, str, dict[str, str]]:
-    try:
-        text = head.decode("latin-1")
-        first, *rest = text.split("\r\n")
-        method, target, version = first.split(" ")
-    except ValueError:
-        raise BadRequest("malformed request line") from None
-    if not version.startswith("HTTP/1."):
-        raise BadRequest("only HTTP/1.x is spoken here")
-    headers: dict[str, str] = {}
-    for line in rest:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise BadRequest("malformed header line")
-        headers[name.lower()] = value.strip()
-    path, _, query = target.partition("?")
-    return method, unquote(path), query, version, headers
+class _Refused(Exception):
+    """Raised inside a parser callback: answer ``response`` and close the connection."""
 
-
-def _chunked(buf: bytearray, start: int) -> tuple[bytes, int] | None:
-    """The body of a chunked message from ``start`` and where it ends; None if incomplete."""
-    out = bytearray()
-    pos = start
-    while True:
-        eol = buf.find(b"\r\n", pos)
-        if eol < 0:
-            return None
-        try:
-            size = int(bytes(buf[pos:eol]).split(b";")[0], 16)
-        except ValueError:
-            raise BadRequest("malformed chunk size") from None
-        pos = eol + 2
-        if size == 0:
-            end = buf.find(b"\r\n\r\n", pos - 2)  # no trailers expected; skip any
-            return (bytes(out), end + 4) if end >= 0 else None
-        if len(buf) < pos + size + 2:
-            return None
-        out += buf[pos : pos + size]
-        if len(out) > MAX_BODY:
-            raise BadRequest("body too large")
-        pos += size + 2
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.response = error(status, message)
 
 
 class HttpProtocol(asyncio.Protocol):
-    def __init__(self, handler: Handler) -> None:
+    """One client connection. llhttp calls the ``on_*`` methods while ``feed_data`` runs."""
+
+    def __init__(self, handler: Handler, *, head_timeout: float = HEAD_TIMEOUT) -> None:
         self.handler = handler
-        self.buf = bytearray()
+        self.head_timeout = head_timeout
+        self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
-        self.busy = False
+        self.loop = asyncio.get_running_loop()  # made by the loop's protocol factory
+        # parsed requests (or the final error answer) waiting for their turn, in order
+        self.queue: deque[tuple[Request, bool] | Response] = deque()
+        self.queued_bytes = 0
+        self.busy = False  # a handler is running
+        self.keep_alive = True  # of the request being handled
         self.closing = False
+        self.stopped = False  # nothing more is parsed on this connection
+        self.paused = False
+        self.timer: asyncio.TimerHandle | None = None
+        # the message being parsed
+        self.in_head = True  # a connection that sends nothing counts as a slow head
+        self.head_started = 0.0
+        self.head_size = 0  # bytes of target and headers seen
+        self.head_stream = 0  # bytes of reads that fell wholly inside the head
+        self.fresh = False  # the head began during the current read
+        self.url = b""
+        self.method = ""
+        self.path = ""
+        self.query = ""
+        self.headers: dict[str, str] = {}
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.expect = False  # owes a 100 Continue once earlier requests are answered
+        self.upgrade = False
+
+    # -- asyncio ----------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.head_started = self.loop.time()
+        self.timer = self.loop.call_later(self.head_timeout, self._check_head)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        if self.timer is not None:
+            self.timer.cancel()
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
+        if self.stopped:
+            return  # after an error answer: read and drop, so the close is a clean FIN
+        self.fresh = False
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.stopped = True  # the upgraded request is answered, then the connection closes
+        except httptools.HttpParserCallbackError as exc:
+            refused = exc.__context__  # what our callback raised
+            if isinstance(refused, _Refused):
+                self._fail(refused.response)
+            else:
+                log.error("parsing a request failed", exc_info=refused or exc)
+                self._fail(error(400, "malformed request"))
+        except httptools.HttpParserError as exc:
+            self._fail(error(400, f"malformed request: {exc}"))
+        else:
+            if self.in_head and not self.fresh:
+                self.head_stream += len(data)
+                if self.head_stream > MAX_HEAD:
+                    self._fail(error(431, f"request head over {MAX_HEAD} bytes"))
         if not self.busy:
             self._next()
-        elif len(self.buf) > MAX_BODY + MAX_HEAD and self.transport is not None:
-            self.transport.pause_reading()  # a client pipelining without reading answers
+        if self.paused or self.closing:
+            return
+        if len(self.queue) >= MAX_QUEUED or self.queued_bytes > MAX_BODY:
+            self.paused = True  # a client pipelining without reading the answers
+            self.transport.pause_reading()  # type: ignore[union-attr]
+
+    # -- llhttp callbacks ---------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.in_head = self.fresh = True
+        self.head_started = self.loop.time()
+        self.head_size = self.head_stream = self.body_size = 0
+        self.url = b""
+        self.headers = {}
+        self.body = []
+        self.upgrade = False
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self.head_size += len(url)
+        if self.head_size > MAX_HEAD:
+            raise _Refused(431, f"request head over {MAX_HEAD} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_size += len(name) + len(value) + 4
+        if self.head_size > MAX_HEAD:
+            raise _Refused(431, f"request head over {MAX_HEAD} bytes")
+        key = _NAMES.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(_NAMES) < MAX_NAMES:
+                _NAMES[name] = key
+        text = value.decode("latin-1").strip()
+        old = self.headers.get(key)
+        if old is None:
+            self.headers[key] = text
+        elif key == "host":
+            raise _Refused(400, "more than one Host header")
+        else:
+            self.headers[key] = f"{old}, {text}"  # RFC 9110 5.3: repeats are one list
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        parser = self.parser
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise _Refused(400, f"HTTP/{version} is not spoken here; use HTTP/1.1")
+        raw = parser.get_method()
+        method = _METHODS.get(raw)
+        if method is None:
+            method = _METHODS[raw] = raw.decode("ascii")
+        self.method = method
+        self._target()
+        headers = self.headers
+        te = headers.get("transfer-encoding")
+        if te is not None and te.lower() != "chunked":
+            raise _Refused(501, f"Transfer-Encoding {te!r} is not supported; send chunked only")
+        length = headers.get("content-length")
+        if length is not None and int(length) > MAX_BODY:  # llhttp checked: digits only
+            raise _Refused(413, f"body over {MAX_BODY} bytes")
+        if parser.should_upgrade():
+            if te is not None or (length is not None and int(length) > 0):
+                raise _Refused(400, "Upgrade is not supported; send the request without it")
+            self.upgrade = True  # answered as plain HTTP/1.1, then the connection closes
+        expect = headers.get("expect")
+        if expect is not None:
+            self._expect(expect, version)
+
+    def on_body(self, body: bytes) -> None:
+        self.body_size += len(body)
+        if self.body_size > MAX_BODY:
+            raise _Refused(413, f"body over {MAX_BODY} bytes")
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.expect = False
+        body = b"".join(self.body)
+        keep_alive = self.parser.should_keep_alive() and not self.upgrade
+        self.queue.append(
+            (Request(self.method, self.path, self.query, self.headers, body), keep_alive)
+        )
+        self.queued_bytes += len(body)
+
+    def _target(self) -> None:
+        url = self.url
+        if url[:1] != b"/" or b"#" in url:
+            raise _Refused(400, "the request target must be a path starting with '/'")
+        raw_path, _, raw_query = url.partition(b"?")
+        path = raw_path.decode("ascii")  # llhttp refuses bytes outside ASCII in a target
+        if "%" in path:
+            path = unquote(path)
+            if "\x00" in path:
+                raise _Refused(400, "the path contains a NUL byte (%00)")
+        self.path = path
+        self.query = raw_query.decode("ascii")
+
+    # -- answering ----------------------------------------------------------------------------
+
+    def _expect(self, expect: str, version: str) -> None:
+        if expect.lower() != "100-continue":
+            raise _Refused(417, f"Expect {expect!r} is not supported; only 100-continue is")
+        if version == "1.0":
+            return  # RFC 9110 10.1.1: no 100 to an HTTP/1.0 client
+        if self.busy or self.queue:
+            self.expect = True  # a 100 now would land among earlier requests' answers
+        elif self.transport is not None:
+            self.transport.write(CONTINUE)
+
+    def _fail(self, response: Response) -> None:
+        """Answer ``response`` after the requests before it, then close; parse no more."""
+        self.stopped = True
+        self.queue.append(response)
 
     def _next(self) -> None:
-        while not self.busy and not self.closing:
-            try:
-                parsed = self._take()
-            except BadRequest as exc:
-                self._send(error(400, str(exc)), keep_alive=False)
+        queue = self.queue
+        while queue and not self.busy and not self.closing:
+            item = queue.popleft()
+            if isinstance(item, Response):
+                self._send(item, keep_alive=False)
                 return
-            if parsed is None:
-                return
-            request, keep_alive = parsed
+            request, self.keep_alive = item
+            self.queued_bytes -= len(request.body)
             self.busy = True
-            task = asyncio.ensure_future(self.handler(request))
-            task.add_done_callback(lambda t, k=keep_alive: self._done(t, k))
+            self.loop.create_task(self.handler(request)).add_done_callback(self._done)
+        if self.paused and len(queue) < MAX_QUEUED // 2 and self.queued_bytes <= MAX_BODY // 2:
+            self.paused = False
+            if not self.closing:
+                self.transport.resume_reading()  # type: ignore[union-attr]
 
-    def _take(self) -> tuple[Request, bool] | None:
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self.buf) > MAX_HEAD:
-                raise BadRequest("request head too large")
-            return None
-        method, path, query, version, headers = _parse_head(bytes(self.buf[:end]))
-        start = end + 4
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            got = _chunked(self.buf, start)
-            if got is None:
-                return None
-            body, stop = got
-        else:
-            try:
-                length = int(headers.get("content-length", "0"))
-            except ValueError:
-                raise BadRequest("malformed Content-Length") from None
-            if length < 0 or length > MAX_BODY:
-                raise BadRequest(f"body over {MAX_BODY} bytes")
-            stop = start + length
-            if len(self.buf) < stop:
-                return None
-            body = bytes(self.buf[start:stop])
-        del self.buf[:stop]
-        connection = headers.get("connection", "").lower()
-        keep_alive = "close" not in connection and (
-            version == "HTTP/1.1" or "keep-alive" in connection
-        )
-        return Request(method, path, query, headers, body), keep_alive
-
-    def _done(self, task: asyncio.Future[Response], keep_alive: bool) -> None:
+    def _done(self, task: asyncio.Task[Response]) -> None:
         self.busy = False
-        if self.transport is not None and not self.closing:
-            self.transport.resume_reading()
         if task.cancelled():
             response = error(503, "the server is stopping; retry", **{"Retry-After": "1"})
-        elif task.exception() is not None:
-            log.error("request failed", exc_info=task.exception())
-            response = error(500, f"internal error: {task.exception()}")
+        elif (exc := task.exception()) is not None:
+            log.error("request handler failed", exc_info=exc)
+            response = error(500, _INTERNAL)
         else:
             response = task.result()
-        self._send(response, keep_alive)
-        if keep_alive and self.buf:
-            self._next()
+        self._send(response, self.keep_alive)
+        if self.closing:
+            return
+        self._next()
+        if self.expect and not self.busy and not self.queue and self.transport is not None:
+            self.expect = False
+            self.transport.write(CONTINUE)
 
     def _send(self, response: Response, keep_alive: bool) -> None:
         if self.transport is None or self.closing:
             return
         self.transport.write(render(response, keep_alive))
         if not keep_alive:
-            self.closing = True
+            self.closing = self.stopped = True
+            self.queue.clear()
             self.transport.close()
+
+    def _check_head(self) -> None:
+        """Close a connection whose head has been arriving for longer than ``head_timeout``."""
+        if self.closing:
+            return
+        waited = self.loop.time() - self.head_started
+        if self.in_head and not self.paused and not self.stopped and not self.busy:
+            if waited >= self.head_timeout:
+                self._fail(error(408, f"no complete request head within {self.head_timeout:g} s"))
+                self._next()
+                return
+            delay = self.head_timeout - waited
+        else:
+            delay = self.head_timeout
+        self.timer = self.loop.call_later(delay, self._check_head)

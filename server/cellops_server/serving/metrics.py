@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from ..schemas import DeploymentMinute
+from ..store.engine import write_transaction
 from ..store.tables import deployment_metrics
 
 # Upper bounds (seconds) of the latency histogram's buckets, as Prometheus ``le`` values.
@@ -67,7 +68,7 @@ def add_minutes(engine: sa.Engine, rows: Iterable[MinuteRow]) -> None:
     if not merged:
         return
     m = deployment_metrics
-    with engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
+    with write_transaction(engine) as conn:
         insert = _insert(conn)
         for (name, version, minute), row in sorted(merged.items()):
             key = (m.c.deployment == name, m.c.version == version, m.c.minute == minute)

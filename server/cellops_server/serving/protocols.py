@@ -58,6 +58,8 @@ class InferenceRequest:
     # v2 binary tensor extension: the value of the Inference-Header-Content-Length header
     # (the JSON part's length; binary tensor data follows it), None when absent.
     header_length: int | None = None
+    # Whether the result carries ``sample`` (the router samples a bounded share of requests).
+    sample: bool = True
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ def infer(model: Any, request: InferenceRequest) -> InferenceResult:
             body = _encode_v2(request, answers, req_id)
         else:
             body = _dumps({"predictions": _listed(predictions)})
-        sample = (_sample_rows(spec, table), _sample_of(predictions))
+        sample = (_sample_rows(spec, table), _sample_of(predictions)) if request.sample else None
     except Exception as err:  # predictions JSON cannot hold
         return _error(
             500, f"could not encode the predictions ({type(err).__name__}: {_short(err)})"

@@ -2,6 +2,11 @@
 traffic split, Prometheus ``/metrics``, per-minute metrics into the store. It never runs a
 model: workers (worker.py) do, behind a socketpair each, so a crashing model never takes
 the listener down.
+
+Monitoring: per request it decides whether to sample (``--sample-rate``, at most
+``--samples-per-second`` per deployment); only a sampled request's worker sends back its
+first rows and their predictions, which stats.py writes to the store off the request path.
+``--no-monitoring`` records nothing at all (no counts, minutes or samples).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from . import deployments as domain
 from .http import HttpProtocol, Request, Response, error, json_response
 from .metrics import BUCKETS
-from .stats import MinuteStats
+from .stats import MinuteStats, Samples
 from .wire import decode, encode
 
 log = logging.getLogger("cellops.serving")
@@ -135,8 +140,25 @@ class Deployment:
 # -- the router -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Monitoring:
+    """What the router records of requests. Off: no Prometheus counts, per-minute metrics
+    or samples (the serving cost of monitoring, measured by benchmarks/serving.py)."""
+
+    enabled: bool = True
+    sample_rate: float = 1.0  # share of requests sampled for drift (0: none)
+    samples_per_second: int = 10  # most sampled requests per deployment and second
+
+
 class Router:
-    def __init__(self, db_url: str, artifacts: str, workers: int, spare: bool = True) -> None:
+    def __init__(
+        self,
+        db_url: str,
+        artifacts: str,
+        workers: int,
+        spare: bool = True,
+        monitoring: Monitoring = Monitoring(),
+    ) -> None:
         from ..store.engine import create_engine
 
         self.engine = create_engine(db_url)
@@ -151,8 +173,22 @@ class Router:
         self.load_crashes: dict[Key, int] = {}
         self.member_token = os.environ.get("CELLOPS_SERVING_MEMBER_TOKEN", "")
         self.tokens: dict[str, tuple[float, bool]] = {}
+        self.monitoring = monitoring.enabled
         self.stats = MinuteStats(self.engine)
+        self.samples: Samples | None = None
+        if monitoring.enabled and monitoring.sample_rate > 0:
+            self.samples = Samples(
+                self.engine, monitoring.sample_rate, monitoring.samples_per_second
+            )
+        # Monitoring off: the registry stays empty, /metrics answers no series.
         self.registry = CollectorRegistry()
+        if monitoring.enabled:
+            self._metrics()
+        self._children: dict[tuple[str, int, int], tuple[Any, Any, Any]] = {}
+        self._stopping = False
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    def _metrics(self) -> None:
         labels = ("deployment", "version")
         self.requests = Counter(
             "cellops_requests",
@@ -173,9 +209,6 @@ class Router:
             buckets=BUCKETS,
             registry=self.registry,
         )
-        self._children: dict[tuple[str, int, int], tuple[Any, Any, Any]] = {}
-        self._stopping = False
-        self._tasks: set[asyncio.Future[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -188,7 +221,10 @@ class Router:
         server = await loop.create_server(
             lambda: HttpProtocol(self.handle), host, port, reuse_address=True, backlog=1024
         )
-        self.stats.start()
+        if self.monitoring:
+            self.stats.start()
+        if self.samples is not None:
+            self.samples.start()
         self._poller = asyncio.ensure_future(self._poll_forever())
         return server
 
@@ -200,7 +236,10 @@ class Router:
             w.writer.close()  # at end of stream a worker exits
         await asyncio.sleep(0.05)  # the transports close on the loop
         await asyncio.get_running_loop().run_in_executor(None, _reap, [w.proc for w in live])
-        self.stats.stop()
+        if self.monitoring:
+            self.stats.stop()
+        if self.samples is not None:
+            self.samples.stop()  # writes what is left
         self.engine.dispose()
 
     def _spawn(self, index: int) -> None:
@@ -513,20 +552,25 @@ class Router:
         if not workers:
             response = error(503, f"no worker is ready for {name} yet", **RETRY)
         else:
-            response = await self._dispatch(min(workers, key=_load), key, protocol, request)
-        self._count(name, version, response.status, time.perf_counter() - started)
+            sample = self.samples is not None and self.samples.wants(name)
+            worker = min(workers, key=_load)
+            response = await self._dispatch(worker, key, protocol, request, sample)
+        if self.monitoring:
+            self._count(name, version, response.status, time.perf_counter() - started)
         return response
 
     async def _dispatch(
-        self, worker: Worker, key: Key, protocol: str, request: Request
+        self, worker: Worker, key: Key, protocol: str, request: Request, sample: bool = False
     ) -> Response:
-        header = {
+        header: dict[str, Any] = {
             "op": "infer",
             "deployment": key[0],
             "version": key[1],
             "protocol": protocol,
             "content_type": request.headers.get("content-type", ""),
         }
+        if sample:  # the worker adds the request's first rows and their predictions
+            header["sample"] = True
         icl = request.headers.get("inference-header-content-length")
         if icl is not None:  # the binary tensor extension (tritonclient's binary_data=True)
             if not icl.isdigit():
@@ -543,6 +587,9 @@ class Router:
         if "error" in reply:
             extra = RETRY if status == 503 else {}
             return error(status, reply["error"], **extra)
+        taken = reply.get("sample")
+        if taken is not None and self.samples is not None:
+            self.samples.add(key[0], key[1], taken[0], taken[1])
         headers = {**(reply.get("headers") or {}), "Cellops-Model-Version": str(key[1])}
         return Response(status, body, reply.get("content_type") or "application/json", headers)
 
@@ -642,10 +689,24 @@ def _watch_stdin(on_eof: Callable[[], None]) -> None:
     on_eof()
 
 
-async def run(db_url: str, artifacts: str, host: str, port: int, workers: int, watch: bool) -> None:
-    router = Router(db_url, artifacts, workers)
+async def run(
+    db_url: str,
+    artifacts: str,
+    host: str,
+    port: int,
+    workers: int,
+    watch: bool,
+    monitoring: Monitoring = Monitoring(),
+) -> None:
+    router = Router(db_url, artifacts, workers, monitoring=monitoring)
     server = await router.start(host, port)
-    log.info("cellops serving listener on http://%s:%d with %d workers", host, port, workers)
+    log.info(
+        "cellops serving listener on http://%s:%d with %d workers (%s)",
+        host,
+        port,
+        workers,
+        _describe(monitoring),
+    )
     print(f"listening on {host}:{port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -661,6 +722,8 @@ async def run(db_url: str, artifacts: str, host: str, port: int, workers: int, w
 
 
 def main(argv: list[str] | None = None) -> None:
+    from ..cli import fraction  # the same rule as `cellops serve --sample-rate`
+
     parser = argparse.ArgumentParser(prog="python -m cellops_server.serving")
     parser.add_argument("--host", default=os.environ.get("CELLOPS_SERVING_HOST", "127.0.0.1"))
     parser.add_argument(
@@ -668,17 +731,56 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
+    parser.add_argument(
+        "--no-monitoring",
+        action="store_true",
+        default=os.environ.get("CELLOPS_SERVING_MONITORING", "1") in ("0", "false", "no"),
+        help="no Prometheus counts, per-minute metrics or samples (env CELLOPS_SERVING_MONITORING=0)",
+    )
+    parser.add_argument(
+        "--sample-rate",
+        type=fraction,
+        default=os.environ.get("CELLOPS_SERVING_SAMPLE_RATE") or "1",  # parsed by type
+        help="share of requests (0-1) whose rows and predictions are kept for drift; 0: none "
+        "(env CELLOPS_SERVING_SAMPLE_RATE; default 1)",
+    )
+    parser.add_argument(
+        "--samples-per-second",
+        type=int,
+        default=os.environ.get("CELLOPS_SERVING_SAMPLES_PER_SECOND") or "10",
+        help="most requests sampled per deployment and second "
+        "(env CELLOPS_SERVING_SAMPLES_PER_SECOND; default 10)",
+    )
     args = parser.parse_args(argv)
+    monitoring = Monitoring(not args.no_monitoring, args.sample_rate, args.samples_per_second)
     db_url = os.environ.get("CELLOPS_DB_URL")
     artifacts = os.environ.get("CELLOPS_ARTIFACTS")
     if not db_url or not artifacts:
         parser.error("set CELLOPS_DB_URL and CELLOPS_ARTIFACTS")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s cellops-serving %(message)s")
     try:
-        asyncio.run(run(db_url, artifacts, args.host, args.port, args.workers, args.watch_stdin))
+        asyncio.run(
+            run(
+                db_url,
+                artifacts,
+                args.host,
+                args.port,
+                args.workers,
+                args.watch_stdin,
+                monitoring,
+            )
+        )
     except OSError as exc:  # the port is taken
         log.error("cannot listen on %s:%d: %s", args.host, args.port, exc)
         sys.exit(2)
+
+
+def _describe(m: Monitoring) -> str:
+    if not m.enabled:
+        return "monitoring off"
+    if m.sample_rate <= 0:
+        return "monitoring on, no samples"
+    return f"monitoring on, sampling {m.sample_rate:g} of requests, at most {m.samples_per_second}/s per deployment"
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
-"""Request outcomes per (deployment, version, minute), kept in memory by the router and
-written to the store every few seconds by a thread of its own (metrics.add_minutes), so a
-slow or unreachable store never delays a response."""
+"""What the router learns from requests, kept in memory and written to the store every few
+seconds by a thread of its own, so a slow or unreachable store never delays a response:
+outcomes per (deployment, version, minute) (metrics.add_minutes) and sampled requests' input
+rows with their predictions, for drift (monitoring.samples.add_samples)."""
 
 from __future__ import annotations
 
 import bisect
 import logging
+import random
 import threading
 import time
+from collections import deque
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,18 +21,48 @@ from .metrics import BUCKETS, MinuteRow, add_minutes
 log = logging.getLogger("cellops.serving")
 
 FLUSH_INTERVAL = 5.0
+SAMPLE_INTERVAL = 2.0  # samples are written sooner: drift checks wait on them
 MAX_PENDING = 100_000  # rows kept while the store is unreachable; the oldest go first
+MAX_SAMPLED = 2_000  # sampled requests kept unwritten (each up to 100 rows); the oldest go first
 
 
-class MinuteStats:
-    def __init__(self, engine: sa.Engine, interval: float = FLUSH_INTERVAL) -> None:
+class Flusher:
+    """A daemon thread calling ``flush`` every ``interval`` seconds, and once more at stop."""
+
+    name = "cellops-flush"
+
+    def __init__(self, engine: sa.Engine, interval: float) -> None:
         self.engine = engine
         self.interval = interval
         self.lock = threading.Lock()
-        # (deployment, version, minute since the epoch) -> [requests, errors, latency_sum, *buckets]
-        self.current: dict[tuple[str, int, int], list[Any]] = {}
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join(10)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self.flush()
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+
+class MinuteStats(Flusher):
+    name = "cellops-minutes"
+
+    def __init__(self, engine: sa.Engine, interval: float = FLUSH_INTERVAL) -> None:
+        super().__init__(engine, interval)
+        # (deployment, version, minute since the epoch) -> [requests, errors, latency_sum, *buckets]
+        self.current: dict[tuple[str, int, int], list[Any]] = {}
 
     def add(self, deployment: str, version: int, seconds: float, failed: bool) -> None:
         key = (deployment, version, int(time.time() // 60))
@@ -42,20 +75,6 @@ class MinuteStats:
             row[1] += failed
             row[2] += seconds
             row[bucket] += 1
-
-    def start(self) -> None:
-        self.thread = threading.Thread(target=self._run, name="cellops-minutes", daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        if self.thread is not None:
-            self.thread.join(10)
-        self.flush()
-
-    def _run(self) -> None:
-        while not self.stopped.wait(self.interval):
-            self.flush()
 
     def flush(self) -> None:
         with self.lock:
@@ -85,3 +104,84 @@ class MinuteStats:
                     mine = self.current.setdefault(key, [0, 0, 0.0] + [0] * (len(v) - 3))
                     for i, x in enumerate(v):
                         mine[i] += x
+
+
+Sampled = tuple[str, int, list[Any], list[Any]]  # deployment, version, input rows, predictions
+
+
+class Samples(Flusher):
+    """Which requests to sample, and the sampled ones until they are written.
+
+    ``wants`` runs on the event loop per request: a ``rate`` share, at most ``per_second``
+    per deployment per second. Only then is the worker asked for the sample, so requests
+    that are not sampled cost nothing more."""
+
+    name = "cellops-samples"
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        rate: float,
+        per_second: int,
+        interval: float = SAMPLE_INTERVAL,
+        limit: int = MAX_SAMPLED,
+    ) -> None:
+        super().__init__(engine, interval)
+        self.rate = rate
+        self.per_second = per_second
+        self.pending: deque[Sampled] = deque()
+        self.limit = limit
+        self.dropped = 0  # sampled requests lost to a full buffer (the store was unreachable)
+        self._reported = 0
+        self._second: dict[str, tuple[int, int]] = {}  # deployment -> (second, sampled in it)
+
+    def wants(self, deployment: str) -> bool:
+        if self.rate <= 0 or self.per_second <= 0:
+            return False
+        if self.rate < 1 and random.random() >= self.rate:
+            return False
+        now = int(time.monotonic())
+        second, taken = self._second.get(deployment, (now, 0))
+        if second != now:
+            taken = 0
+        if taken >= self.per_second:
+            return False
+        self._second[deployment] = (now, taken + 1)
+        return True
+
+    def add(self, deployment: str, version: int, rows: list[Any], predictions: list[Any]) -> None:
+        with self.lock:
+            self._keep([(deployment, version, rows, predictions)])
+
+    def _keep(self, items: list[Sampled]) -> None:
+        """Append ``items`` (the lock held), dropping the oldest beyond ``limit``."""
+        self.pending.extend(items)
+        while len(self.pending) > self.limit:
+            self.pending.popleft()
+            self.dropped += 1
+
+    def flush(self) -> None:
+        from ..monitoring.samples import add_samples
+
+        with self.lock:
+            taken, self.pending = list(self.pending), deque()
+        if not taken:
+            return
+        grouped: dict[tuple[str, int], list[tuple[Any, Any]]] = {}
+        for deployment, version, rows, predictions in taken:
+            pairs = grouped.setdefault((deployment, version), [])
+            pairs.extend(zip(rows, predictions, strict=False))
+        try:
+            for (deployment, version), pairs in list(grouped.items()):
+                add_samples(self.engine, deployment, version, pairs)
+                del grouped[(deployment, version)]
+        except Exception as exc:  # kept for the next flush (bounded); written ones are not
+            log.warning("cannot write request samples: %s", exc)
+            left = [item for item in taken if (item[0], item[1]) in grouped]
+            with self.lock:
+                newer, self.pending = list(self.pending), deque()
+                self._keep(left + newer)
+        if self.dropped > self._reported:
+            log.warning("%d sampled requests dropped so far: the store could not take them",
+                        self.dropped)  # fmt: skip
+            self._reported = self.dropped

@@ -29,6 +29,16 @@ def has_deployments(engine: sa.Engine) -> bool:
         return False
 
 
+def monitoring_env(enabled: bool, sample_rate: float, samples_per_second: int) -> dict[str, str]:
+    """The router's monitoring settings (its --no-monitoring, --sample-rate and
+    --samples-per-second), passed by environment like the others."""
+    return {
+        "CELLOPS_SERVING_MONITORING": "1" if enabled else "0",
+        "CELLOPS_SERVING_SAMPLE_RATE": repr(float(sample_rate)),
+        "CELLOPS_SERVING_SAMPLES_PER_SECOND": str(int(samples_per_second)),
+    }
+
+
 class ServingSupervisor:
     def __init__(
         self,

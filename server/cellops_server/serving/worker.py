@@ -80,6 +80,7 @@ class Worker:
             version=key[1],
             signature=signature,
             header_length=header.get("header_length"),
+            sample=bool(header.get("sample")),
         )
         try:
             result = self.protocols.infer(model, request)
@@ -97,6 +98,8 @@ class Worker:
             "content_type": getattr(result, "content_type", None) or "application/json",
             "headers": dict(getattr(result, "headers", None) or {}),
         }
+        if result.sample is not None:  # asked for: (input rows, predictions), JSON as they are
+            reply["sample"] = result.sample
         return reply, bytes(out)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,14 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     # can fail with SQLITE_BUSY instead of waiting when another process wrote first.
     mode = "IMMEDIATE" if conn.get_execution_options().get("cellops_write") else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction that writes: on SQLite it takes the write lock up front (BEGIN
+    IMMEDIATE), so it waits for another writer instead of failing half way."""
+    with engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
+        yield conn
 
 
 def _private_sqlite_files(database: Path) -> None:

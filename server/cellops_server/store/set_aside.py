@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from ..schemas import IngestResult, RejectedRecord
 from .blobs import FileBlobStore
+from .engine import write_transaction
 from .errors import describe, is_record_error
 from .ingest import Ingestor
 from .records import RecordLike
@@ -64,7 +65,7 @@ def _write(
     aside: list[SetAside],
 ) -> None:
     try:
-        with engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
+        with write_transaction(engine) as conn:
             ingestor = Ingestor(conn, blobs, sender)
             ingestor.ingest([record for _, record in batch])
     except Exception as exc:
@@ -84,7 +85,7 @@ def _write(
 
 def _keep(engine: sa.Engine, aside: list[SetAside], sender: str | None) -> None:
     now = datetime.now(timezone.utc)
-    with engine.connect().execution_options(cellops_write=True) as conn, conn.begin():
+    with write_transaction(engine) as conn:
         conn.execute(
             rejected_records.insert(),
             [

@@ -15,6 +15,7 @@ from tornado.httpserver import HTTPServer
 from ..activity import ActivityHub
 from ..api.artifacts import DEFAULT_MAX_ARTIFACT_SIZE
 from ..api.routes import openapi_document, team_backend_handlers
+from ..monitoring.watch import DeploymentWatcher, DriftSettings
 from ..serving.supervisor import ServingSupervisor
 from ..store import Store
 from .notify import ReplicaEvents, postgres_dsn
@@ -72,12 +73,21 @@ def make_app(
     hub: ActivityHub | None = None,
     serving: ServingSupervisor | None = None,
     serving_url: str = "",
+    drift: DriftSettings | None = None,
+    watcher: DeploymentWatcher | None = None,
 ) -> web.Application:
+    def wake() -> None:  # a deploy: serve it (if this replica serves), watch it
+        if serving is not None:
+            serving.start()
+        if watcher is not None:
+            watcher.start()
+
     return web.Application(
         team_backend_handlers(),
         cellops_store=store,
         cellops_serving_url=serving_url,
-        cellops_serving_wake=serving.start if serving is not None else None,
+        cellops_serving_wake=wake,
+        cellops_drift_thresholds=(drift or DriftSettings()).thresholds,
         cellops_openapi=openapi_document(),
         cellops_activity=hub if hub is not None else ActivityHub(),
         cellops_max_artifact_size=max_artifact_size,
@@ -130,6 +140,7 @@ async def serve(
     tls: ssl.SSLContext | None = None,
     serving: ServingSupervisor | None = None,
     serving_url: str = "",
+    drift: DriftSettings | None = None,
 ) -> None:
     hub = ActivityHub()
     # On PostgreSQL every replica's events reach every replica's long polls (team/notify.py).
@@ -137,9 +148,12 @@ async def serve(
     replicas = ReplicaEvents(dsn, hub) if dsn else None
     if replicas is not None:
         await replicas.start()
+    # Drift checked on its own and the router's state changes told, while deployments exist.
+    watcher = DeploymentWatcher(store.engine, hub, drift or DriftSettings())
+    watcher.start()
     # Artifact uploads are streamed and raise this per request; other bodies stay small.
     server = HTTPServer(
-        make_app(store, max_artifact_size, hub, serving, serving_url),
+        make_app(store, max_artifact_size, hub, serving, serving_url, drift, watcher),
         max_body_size=64 * 1024 * 1024,
         xheaders=True,
         ssl_options=tls,
@@ -152,6 +166,7 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     watch = asyncio.ensure_future(_supervise(serving)) if serving is not None else None
     await stop.wait()
+    await watcher.stop()
     if watch is not None:
         watch.cancel()
         await asyncio.get_running_loop().run_in_executor(None, serving.stop)  # type: ignore[union-attr]
