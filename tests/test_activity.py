@@ -13,7 +13,7 @@ import pytest
 import requests
 from cellops_server.activity import ActivityHub
 
-from .support import Api, JupyterServer
+from .support import Api, JupyterServer, run_coroutine
 
 API = "cellops/api/v1"
 
@@ -36,7 +36,7 @@ def test_hub_answers_waiters_on_publish_and_tells_late_clients_to_reset() -> Non
         assert (await hub.wait(1, 0)).events == []  # up to date, no wait
         assert [e.type for e in (await hub.wait(7, 0)).events] == ["reset"]  # server restarted
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
 
 
 def test_model_events_name_the_models_and_share_the_sequence() -> None:
@@ -55,7 +55,7 @@ def test_model_events_name_the_models_and_share_the_sequence() -> None:
         first = (await hub.wait(0, 0)).events[0]
         assert (first.type, first.models) == ("executions", [])
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
 
 
 # One server for the module: every test reads ``last`` first, so earlier events do not matter.

@@ -19,7 +19,7 @@ from cellops_server.store.tables import inbox
 from cellops_server.team.notify import MAX_PAYLOAD, decode, encode
 
 from . import records
-from .support import Api, JupyterServer, TeamBackend
+from .support import Api, JupyterServer, TeamBackend, run_coroutine
 
 API = "cellops/api/v1"
 
@@ -54,7 +54,7 @@ def test_a_hub_with_a_sink_takes_the_shared_numbers_and_resets_whoever_is_behind
         assert [e.type for e in hub.since(41)] == ["reset"]
         assert hub.since(50) == [] and hub.last == 50
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
 
 
 def test_a_poll_a_little_ahead_waits_for_this_replica_to_catch_up() -> None:
@@ -73,7 +73,7 @@ def test_a_poll_a_little_ahead_waits_for_this_replica_to_catch_up() -> None:
         reply = await asyncio.wait_for(waiter, 2)
         assert [e.seq for e in reply.events] == [12]
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
 
 
 def test_events_dropped_from_memory_reset_clients_that_are_that_far_behind() -> None:
@@ -84,7 +84,7 @@ def test_events_dropped_from_memory_reset_clients_that_are_that_far_behind() -> 
         assert [e.type for e in hub.since(4)] == ["reset"]
         assert len(hub.since(5)) == KEEP
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
 
 
 def test_a_notification_too_large_becomes_a_reset_and_garbage_is_ignored() -> None:
