@@ -637,11 +637,15 @@ class Watch:
         pid = max(spent, key=spent.get, default=None)  # type: ignore[arg-type]
         return pid if pid is not None and spent[pid] >= BUSY * looks else None
 
-    def newly_serving(self, exclude: set[int]) -> int | None:
+    def newly_serving(self, exclude: set[int], idle_before: set[int]) -> int | None:
         """A worker that was idle for a look (a warm spare, a survivor with nothing to do,
-        a started process done importing) and then busy for SUSTAINED looks in a row."""
+        a started process done importing) and then busy for SUSTAINED looks in a row.
+        ``idle_before``: processes seen idle before this history began (the warm spare
+        takes over within milliseconds, so it may never look idle afterwards)."""
         for pid in self.history.keys() - exclude:
             d = self.deltas(pid)
+            if pid in idle_before:
+                d = [0, *d]
             for i, x in enumerate(d):
                 if (
                     x < 1
@@ -677,10 +681,11 @@ def kill_worker(server: Cellops, target: Target, before: float, after: float) ->
         os.kill(victim, signal.SIGKILL)
         load.killed = killed = time.perf_counter()
         result.update(victim=victim, processes=len(pids))
-        watch.history = {pid: [] for pid in pids - {victim}}
+        watch.history = {pid: [cpu_ticks(pid)] for pid in pids - {victim}}
+        idle_before = pids - serving_before - {victim}
         while time.perf_counter() < killed + after:
             watch.look()
-            pid = watch.newly_serving({victim} | serving_before)
+            pid = watch.newly_serving({victim} | serving_before, idle_before)
             if pid is not None:
                 # It went busy SUSTAINED looks ago.
                 back = time.perf_counter() - killed - SUSTAINED * LOOK

@@ -297,9 +297,11 @@ class Router:
             return
         log.warning("worker %d (pid %d) exited with %s", worker.index, worker.proc.pid, code)
         now = time.monotonic()
-        for fut, key, op in worker.pending.values():
-            if key is not None:
-                self._note_crash(key, op, code, now)
+        # One death is one crash of each version it was loading or predicting with, however
+        # many requests were in flight (eight requests on a killed worker are not eight crashes).
+        for key, op in {(key, op) for _, key, op in worker.pending.values() if key is not None}:
+            self._note_crash(key, op, code, now)
+        for fut, _, _ in worker.pending.values():
             if not fut.done():
                 fut.set_exception(WorkerGone())
         worker.pending.clear()
