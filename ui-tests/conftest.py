@@ -42,6 +42,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.support import JupyterServer, free_port  # noqa: E402
+from tests.xdist_groups import pytest_collection_modifyitems  # noqa: E402, F401 - a hook
 
 # Debian's Chromium (a Playwright browser download is impossible here); another path can be
 # given with CELLOPS_CHROMIUM.

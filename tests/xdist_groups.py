@@ -2,7 +2,8 @@
 pyproject.toml): a test module's tests stay together, so its module-scoped servers start
 once; the browser tests are one group, in the order they were written, sharing one
 JupyterLab and one Chromium. They are collected first, so one worker starts on them while
-the other runs the rest."""
+the other runs the rest. Both conftest.py files register this hook (either folder may be
+run alone); marking an item twice names the same group."""
 
 from __future__ import annotations
 
