@@ -77,7 +77,7 @@ class ActivityHub:
         """The team's feed grew; ``users`` have something new in their inbox (a toast)."""
         self._emit("activity", users=sorted(set(users)))
 
-    def publish_deployments(self, names: Iterable[str] = ()) -> None:
+    def publish_deployments(self, names: Iterable[str]) -> None:
         """These deployments changed (state, traffic, events, drift verdict): open
         Deployments tabs refetch them."""
         deployments = sorted({n for n in names if n})
