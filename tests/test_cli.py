@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import requests
 from cellops_server.store import create_engine
 from cellops_server.team.users import user_for_token
@@ -43,6 +44,29 @@ def test_clear_errors_for_bad_input(tmp_path: Path) -> None:
     assert bad_url.returncode == 2 and "sqlite:/// and postgresql://" in bad_url.stderr
     missing = cellops_cli("users", "remove", "ghost", "--db", db)
     assert missing.returncode == 2 and "no user 'ghost'" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "words"),
+    [
+        ("--sample-rate", "1.5", "not a fraction from 0 to 1: '1.5'"),
+        ("--sample-rate", "nan", "not a fraction from 0 to 1: 'nan'"),
+        ("--drift-ks-pvalue", "-0.1", "not a fraction from 0 to 1"),
+        ("--samples-per-second", "0", "--samples-per-second"),
+        ("--drift-window", "ten", "--drift-window"),
+        ("--drift-check-interval", "-5", "not a number above 0: '-5'"),
+        ("--drift-check-interval", "nan", "not a number above 0: 'nan'"),
+        ("--drift-psi-threshold", "inf", "not a number above 0: 'inf'"),
+    ],
+)
+def test_serve_refuses_bad_monitoring_settings(
+    tmp_path: Path, flag: str, value: str, words: str
+) -> None:
+    """Checked before anything starts: a usage error (2) naming the flag and the value."""
+    db = f"sqlite:///{tmp_path / 'team.db'}"
+    done = cellops_cli("serve", "--db", db, "--port", str(free_port()), flag, value)
+    assert done.returncode == 2 and words in done.stderr, done.stderr
+    assert not (tmp_path / "team.db").exists()  # nothing was created
 
 
 def test_db_url_defaults_to_the_environment(tmp_path: Path) -> None:

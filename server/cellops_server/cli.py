@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import sys
 from typing import Any
@@ -59,7 +60,7 @@ def _positive(kind: type[int] | type[float]) -> Any:
             value = kind(text)
         except ValueError:
             value = 0
-        if value <= 0:
+        if not (0 < value < math.inf):  # also refuses nan
             raise argparse.ArgumentTypeError(f"not a number above 0: {text!r}")
         return value
 
