@@ -262,6 +262,32 @@ def stop_process(
         proc.wait()
 
 
+@contextlib.contextmanager
+def team_backend(
+    url: str, folder: Path, *extra_args: str
+) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """`cellops serve` on ``url`` with an admin "bench"; answers (its base URL, the admin's
+    token, the process) once it answers, and stops it afterwards (log in folder/serve.log)."""
+    from cellops_server.store import create_engine, migrate
+    from cellops_server.team.users import add_user
+
+    engine = create_engine(url)
+    migrate(engine)
+    token = add_user(engine, "bench", "admin")
+    engine.dispose()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "cellops_server.cli", "serve", "--db", url,
+           "--artifacts", str(folder / "artifacts"), "--port", str(port), *extra_args]  # fmt: skip
+    with open(folder / "serve.log", "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=subprocess_env())
+        try:
+            wait_http(f"{base}/cellops/api/v1/status", timeout=30)
+            yield base, token, proc
+        finally:
+            stop_process(proc)
+
+
 def stop_jupyter(server: Any, kernel_ids: Sequence[str] = ()) -> None:
     """Stop a ``tests.support.JupyterServer``: shut its kernels down through its REST API,
     then SIGTERM the server process (its own handler shuts everything down cleanly).

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,7 +34,6 @@ import requests
 from common import (
     banner,
     exit_code,
-    free_port,
     fresh_postgres_db,
     goal,
     ms,
@@ -43,9 +41,7 @@ from common import (
     postgres_reason,
     print_table,
     skip,
-    stop_process,
-    subprocess_env,
-    wait_http,
+    team_backend,
 )
 
 API = "/cellops/api/v1"
@@ -79,21 +75,7 @@ def parse(extra: Any) -> Any:
 
 
 def run(args: Any, url: str, folder: Path, n: int) -> int:
-    from cellops_server.store import create_engine, migrate
-    from cellops_server.team.users import add_user
-
-    engine = create_engine(url)
-    migrate(engine)
-    token = add_user(engine, "bench", "admin")
-    engine.dispose()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = open(folder / "serve.log", "wb")  # noqa: SIM115 - closed below
-    cmd = [sys.executable, "-m", "cellops_server.cli", "serve", "--db", url,
-           "--artifacts", str(folder / "artifacts"), "--port", str(port)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=subprocess_env())
-    try:
-        wait_http(f"{base}{API}/status", timeout=30)
+    with team_backend(url, folder) as (base, token, _):
         headers = {"Authorization": f"token {token}"}
         idle = status_times(base, headers, n)
         polls = Polls(base, headers, args.polls)
@@ -103,9 +85,6 @@ def run(args: Any, url: str, folder: Path, n: int) -> int:
         loaded = status_times(base, headers, n)
         woken_in = polls.fan_out(lambda: register(base, headers))
         answered, errors = polls.stop()
-    finally:
-        stop_process(proc)
-        log.close()
     rows = [
         ["idle", len(idle), ms(percentile(idle, 50)), ms(percentile(idle, 90)),
          ms(percentile(idle, 99))],

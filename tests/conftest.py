@@ -11,7 +11,7 @@ from cellops_server.store import Store
 from .attacks.conftest import Team, start_team, team_db_url
 from .postgres import fresh_postgres_database, require_postgres  # noqa: F401 - re-exported
 from .support import JupyterServer, zero_config_server
-from .xdist_groups import pytest_collection_modifyitems  # noqa: F401 - a hook
+from .xdist_groups import pytest_itemcollected  # noqa: F401 - a hook
 
 
 @pytest.fixture

@@ -72,6 +72,7 @@ NEEDS: dict[tuple[str, str], str] = {
     ("ReviewsHandler", "GET"): "viewer",
     ("ReviewsHandler", "POST"): "approver",
     ("PromotionChecksHandler", "GET"): "viewer",
+    ("PromotionsHandler", "POST"): "editor",  # as moving the alias (a dry run too)
     ("MeHandler", "GET"): "viewer",
     ("UsersHandler", "GET"): "viewer",
     ("CommentsHandler", "GET"): "viewer",
@@ -91,6 +92,12 @@ NEEDS: dict[tuple[str, str], str] = {
     ("DeploymentMetricsHandler", "GET"): "viewer",
     ("DeploymentKeyHandler", "POST"): "editor",
     ("DeploymentDriftHandler", "GET"): "viewer",
+    ("WebhooksHandler", "GET"): "admin",
+    ("WebhooksHandler", "POST"): "admin",
+    ("WebhookHandler", "PATCH"): "admin",
+    ("WebhookHandler", "DELETE"): "admin",
+    ("WebhookTestHandler", "POST"): "admin",
+    ("WebhookDeliveriesHandler", "GET"): "admin",
 }
 
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -243,6 +250,18 @@ def deployment(world: World, role: str = "editor", fresh: bool = False) -> str:
     return name
 
 
+# A public-looking name: registered without the private-targets setting (nothing resolves
+# it here, so its deliveries fail quietly).
+WEBHOOK = {"url": "https://hooks.example.com/cellops", "events": ["alias.moved"], "secret": "s"}
+
+
+def webhook(world: World) -> int:
+    """A fresh webhook (made by the admin) for a call on one."""
+    r = world.api("admin").request("POST", f"{API}/webhooks", json=WEBHOOK)
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
 OWNER = {"owner": "alice"}  # other members read alice's notebook by naming her
 PREPARE: dict[tuple[str, str], Prepare] = {
     ("StatusHandler", "GET"): lambda w, r: Call("status", ok={200}),
@@ -328,6 +347,9 @@ PREPARE: dict[tuple[str, str], Prepare] = {
     ("PromotionChecksHandler", "GET"): lambda w, r: Call(
         f"models/{MODEL}/versions/1/promotion", ok={200}
     ),
+    ("PromotionsHandler", "POST"): lambda w, r: Call(  # an alias no policy protects
+        f"models/{MODEL}/promotions", json={"version": 1, "alias": "candidate"}, ok={200}
+    ),
     ("MeHandler", "GET"): lambda w, r: Call("me", ok={200}),
     ("UsersHandler", "GET"): lambda w, r: Call("users", ok={200}),
     ("CommentsHandler", "GET"): lambda w, r: Call(
@@ -372,6 +394,16 @@ PREPARE: dict[tuple[str, str], Prepare] = {
     ),
     ("DeploymentDriftHandler", "GET"): lambda w, r: Call(
         f"deployments/{deployment(w)}/drift", ok={200}
+    ),
+    ("WebhooksHandler", "GET"): lambda w, r: Call("webhooks", ok={200}),
+    ("WebhooksHandler", "POST"): lambda w, r: Call("webhooks", json=WEBHOOK, ok={201}),
+    ("WebhookHandler", "PATCH"): lambda w, r: Call(
+        f"webhooks/{webhook(w)}", json={"events": ["drift.detected"]}, ok={200}
+    ),
+    ("WebhookHandler", "DELETE"): lambda w, r: Call(f"webhooks/{webhook(w)}", ok={204}),
+    ("WebhookTestHandler", "POST"): lambda w, r: Call(f"webhooks/{webhook(w)}/test", ok={202}),
+    ("WebhookDeliveriesHandler", "GET"): lambda w, r: Call(
+        f"webhooks/{webhook(w)}/deliveries", ok={200}
     ),
 }
 

@@ -6,9 +6,11 @@ router."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -32,6 +34,7 @@ from cellops_server.serving.deployments import Deployments
 from cellops_server.serving.supervisor import ServingSupervisor
 from cellops_server.store import Store
 from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from .support import free_port
@@ -93,9 +96,7 @@ class Serving:
         return r.status_code == 200 and r.headers["Cellops-Model-Version"] == str(version)
 
 
-def _register(
-    registry: Registry, model: LogisticRegression, X: np.ndarray, alias: str | None
-) -> None:
+def _register(registry: Registry, model: Any, X: np.ndarray, alias: str | None) -> int:
     data = dumps(model)
     sha = hashlib.sha256(data).hexdigest()
     up = registry.artifacts.upload(sha, len(data))
@@ -104,7 +105,7 @@ def _register(
     body = ModelVersionCreate(
         artifact=sha, flavor="sklearn", signature=signature(model, X[:5]), alias=alias
     )
-    registry.create_version("bc", body)
+    return registry.create_version("bc", body).version
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -474,6 +475,219 @@ def test_a_killed_worker_costs_only_503_with_retry_after_and_comes_back(serving:
     )
     assert sum(1 for o in outcomes if o[0] == 200) > 40
     assert serving.deployments.get("bc").state == "ready"
+
+
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU time of ``pid`` (clock ticks), from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_requests_are_answered_by_the_workers_without_passing_through_the_router(
+    serving: Serving,
+) -> None:
+    router = serving.supervisor.proc
+    assert router is not None
+    workers = worker_pids(router.pid)
+    session = requests.Session()
+    assert serving.infer(serving.X[:1], session).status_code == 200  # the connection is placed
+    before = cpu_ticks(router.pid), sum(cpu_ticks(p) for p in workers)
+    for i in range(1500):
+        assert serving.infer(serving.X[i % 50 : i % 50 + 1], session).status_code == 200
+    router_spent = cpu_ticks(router.pid) - before[0]
+    workers_spent = sum(cpu_ticks(p) for p in workers) - before[1]
+    # The router only accepted the connection and reads the counts the workers send it;
+    # parsing, routing, keys and predicting happen in the worker that holds the connection.
+    assert workers_spent > 0
+    assert router_spent < 0.2 * workers_spent, (router_spent, workers_spent)
+
+
+def test_a_long_lived_connection_is_closed_after_1000_answers_so_its_load_can_move(
+    serving: Serving,
+) -> None:
+    from cellops_server.serving.worker import MAX_REQUESTS_PER_CONNECTION
+
+    port = int(serving.url.rsplit(":", 1)[1])
+    body = json.dumps(serving.v2_body(serving.X[:1]))
+    headers = {**serving.auth, "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    closes = []
+    for i in range(MAX_REQUESTS_PER_CONNECTION):
+        conn.request("POST", "/v2/models/bc/infer", body, headers)
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 200
+        if r.getheader("Connection") == "close":
+            closes.append(i + 1)
+    assert closes == [MAX_REQUESTS_PER_CONNECTION]  # the last answer, and only it
+    conn.request("POST", "/v2/models/bc/infer", body, headers)  # http.client reconnects
+    assert conn.getresponse().status == 200
+    conn.close()
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_an_idle_connection_whose_worker_dies_reads_503_with_retry_after_not_a_reset(
+    serving: Serving,
+) -> None:
+    router = serving.supervisor.proc
+    assert router is not None
+    port = int(serving.url.rsplit(":", 1)[1])
+    body = json.dumps(serving.v2_body(serving.X[:1])).encode()
+    request = (
+        f"POST /v2/models/bc/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {serving.key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        before = worker_pids(router.pid)
+        for pid in before:  # every worker, so the one holding this connection is among them
+            os.kill(pid, signal.SIGKILL)
+        answer = _read_until_closed(sock)  # an end, not ConnectionResetError
+    assert answer.startswith(b"HTTP/1.1 503 "), answer
+    head = answer.split(b"\r\n\r\n")[0].lower()
+    assert b"retry-after: 1" in head and b"connection: close" in head
+    wait_for(lambda: serving.serves(serving.deployments.get("bc").version), 60, "serving again")
+    assert not set(before) & set(worker_pids(router.pid))
+
+
+def test_while_no_worker_is_ready_the_router_answers_503_and_closes(serving: Serving) -> None:
+    router = serving.supervisor.proc
+    assert router is not None
+    for pid in worker_pids(router.pid):  # the workers and the warm spare: a cold start follows
+        os.kill(pid, signal.SIGKILL)
+    seen: list[requests.Response] = []
+
+    def served() -> bool:
+        r = serving.infer(serving.X[:1])  # a new connection each time
+        seen.append(r)
+        return r.status_code == 200
+
+    try:
+        wait_for(served, 60, "a worker back")
+    except TimeoutError as exc:  # say what was answered meanwhile
+        raise AssertionError(f"{exc}; last answer {seen[-1].status_code} {seen[-1].text}") from exc
+    waiting = [r for r in seen if r.status_code != 200]
+    assert waiting, "no request was sent while the workers started"
+    for r in waiting:
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1", r.text
+        assert r.headers["Connection"] == "close"  # the next connection can reach a worker
+        assert "error" in r.json()
+    assert serving.deployments.get("bc").state == "ready"  # no crash counted against bc
+
+
+def bytes_read(pid: int) -> int:
+    """What ``pid`` has read so far (files and sockets), from /proc."""
+    with open(f"/proc/{pid}/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("rchar:"))
+
+
+@dataclass
+class SlowVersion:
+    number: int
+    model: RandomForestClassifier
+    size: int  # of its file: a worker that has read this much is loading it
+
+
+@pytest.fixture(scope="module")
+def slow_version(serving: Serving) -> SlowVersion:
+    """A version that takes a second or more to load, so a kill can land while it loads."""
+    forest = RandomForestClassifier(n_estimators=400, random_state=0)
+    forest.fit(serving.X, serving.models[1].predict(serving.X))
+    number = _register(serving.registry, forest, serving.X, None)
+    return SlowVersion(number, forest, len(dumps(forest)))
+
+
+def kill_every_worker_while_it_loads(
+    serving: Serving, slow: SlowVersion, start_loading: Callable[[], None]
+) -> None:
+    """Once both workers have read ``slow``'s file, kill every worker (and the spare) at once."""
+    router = serving.supervisor.proc
+    assert router is not None
+
+    def idle() -> dict[int, int] | None:  # two workers and the spare, none reading anything
+        pids = worker_pids(router.pid)
+        before = {pid: bytes_read(pid) for pid in pids}
+        time.sleep(0.2)
+        now = {pid: bytes_read(pid) for pid in worker_pids(router.pid)}
+        return before if len(pids) == 3 and now == before else None
+
+    start = wait_for(idle, 60, "every worker started and idle")
+    start_loading()
+
+    def two_reading() -> bool:
+        return sum(bytes_read(pid) - n >= slow.size for pid, n in start.items()) == 2
+
+    wait_for(two_reading, 60, "both workers reading the new version")
+    for pid in worker_pids(router.pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def answers(serving: Serving, check: Callable[[requests.Response], bool], what: str) -> None:
+    """Wait until an answer passes ``check``; on a timeout, say what the last one was."""
+    seen: list[requests.Response] = []
+
+    def passes() -> bool:
+        seen.append(r := serving.infer(serving.X[:1]))
+        return check(r)
+
+    try:
+        wait_for(passes, 90, what)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}; last answer {seen[-1].status_code} {seen[-1].text}") from exc
+
+
+def test_every_worker_killed_while_loading_a_version_does_not_fail_it(
+    serving: Serving, slow_version: SlowVersion
+) -> None:
+    """Workers killed together (an operator, the OOM killer) with a version half loaded are one
+    incident: the version loads in the restarted workers and takes traffic, where counting
+    each dead worker as a crash of the version refused a model that had done nothing wrong."""
+    n = slow_version.number
+
+    def deploy() -> None:
+        serving.deployments.patch("bc", DeploymentPatch(version=n), "ada")
+
+    kill_every_worker_while_it_loads(serving, slow_version, deploy)
+    answers(serving, lambda r: r.headers.get("Cellops-Model-Version") == str(n), f"v{n} served")
+    assert serving.deployments.get("bc").state == "ready"
+    expected = slow_version.model.predict(serving.X).tolist()
+    assert serving.infer(serving.X).json()["outputs"][0]["data"] == expected
+    serving.deployments.patch("bc", DeploymentPatch(alias="champion"), "ada")
+    wait_for(lambda: serving.serves(2), 30, "back on the alias")
+
+
+def test_after_a_version_failed_restarted_workers_serve_the_one_before(serving: Serving) -> None:
+    """A failed version leaves the one before it serving, also in workers started after the
+    failure (they load what takes traffic), rather than 503 until someone deploys again."""
+    crafted = b"a file that is no model"
+    sha = hashlib.sha256(crafted).hexdigest()
+    up = serving.registry.artifacts.upload(sha, len(crafted))
+    up.write(crafted)
+    up.finish()
+    number = serving.registry.create_version(
+        "bc", ModelVersionCreate(artifact=sha, flavor="sklearn")
+    ).version
+    serving.deployments.patch("bc", DeploymentPatch(version=number), "ada")
+    wait_for(lambda: serving.deployments.get("bc").state == "failed", 30, "state failed")
+    router = serving.supervisor.proc
+    assert router is not None
+    before = worker_pids(router.pid)
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    answers(serving, lambda r: r.headers.get("Cellops-Model-Version") == "2", "v2 served again")
+    assert not set(before) & set(worker_pids(router.pid))
+    failed = serving.deployments.get("bc")
+    assert failed.state == "failed" and failed.error and "not a skops file" in failed.error
+    serving.deployments.patch("bc", DeploymentPatch(alias="champion"), "ada")
+    wait_for(lambda: serving.deployments.get("bc").state == "ready", 30, "ready again")
 
 
 def test_a_killed_router_is_restarted_and_serves_its_deployments_again(serving: Serving) -> None:

@@ -20,6 +20,7 @@ import re
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +33,7 @@ from playwright.sync_api import (
     ConsoleMessage,
     Locator,
     Page,
+    Request,
     WebError,
     expect,
 )
@@ -41,8 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.support import JupyterServer, free_port  # noqa: E402
-from tests.xdist_groups import pytest_collection_modifyitems  # noqa: E402, F401 - a hook
+from tests.support import JupyterServer, TeamBackend, free_port  # noqa: E402
+from tests.xdist_groups import pytest_itemcollected  # noqa: E402, F401 - a hook
 
 # Debian's Chromium (a Playwright browser download is impossible here); another path can be
 # given with CELLOPS_CHROMIUM.
@@ -116,6 +118,8 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator
         extra_args=[
             "--LabApp.expose_app_in_browser=True",
             f"--CellopsConfig.serving_port={free_port()}",
+            # Webhook tests deliver to a receiver on loopback (refused without this).
+            "--CellopsConfig.webhook_allow_private_targets=True",
         ],
     ).start()
     try:
@@ -385,10 +389,34 @@ class Lab:
         expect(timeline).to_be_visible()
         return timeline
 
-    def set_theme(self, theme: str) -> None:
+    def command(self, command_id: str, args: dict[str, Any] | None = None) -> None:
+        """Run a JupyterLab command and wait for it. Its result (often a widget) stays in the
+        page: Playwright cannot serialize a widget's object graph and fails now and then."""
         self.page.evaluate(
-            "t => window.jupyterapp.commands.execute('apputils:change-theme', {theme: t})", theme
+            "async ([id, args]) => { await window.jupyterapp.commands.execute(id, args); }",
+            [command_id, args or {}],
         )
+
+    @contextmanager
+    def requests_answered(self, url_part: str) -> Iterator[None]:
+        """Leaves the block only once every request the page sent in it to a URL containing
+        ``url_part`` has its answer: a server change made after it cannot race one of them."""
+        sent: list[Request] = []
+
+        def note(request: Request) -> None:
+            if url_part in request.url:
+                sent.append(request)
+
+        self.page.on("request", note)
+        try:
+            yield
+        finally:
+            self.page.remove_listener("request", note)
+        for request in sent:
+            request.response()  # waits for it (None when the request failed)
+
+    def set_theme(self, theme: str) -> None:
+        self.command("apputils:change-theme", {"theme": theme})
         self.page.wait_for_function("t => document.body.dataset.jpThemeName === t", arg=theme)
         # JupyterLab shows its splash screen while the theme's CSS loads.
         expect(self.page.locator("#jupyterlab-splash")).to_have_count(0)
@@ -410,3 +438,36 @@ def lab(page: Page, jupyter: JupyterServer, request: pytest.FixtureRequest) -> I
     yield lab
     # Errors logged after the test body (e.g. while pages close) are reported here.
     watcher.check("the test finished")
+
+
+@contextmanager
+def member_lab(
+    tmp: Path, db_url: str, user: str, role: str = "editor"
+) -> Iterator[tuple[TeamBackend, JupyterServer, str]]:
+    """A team backend on ``db_url`` and the JupyterLab of ``user`` (with ``role``) pointed
+    at it with their token; answers both and the token."""
+    backend = TeamBackend(db_url, tmp / "artifacts")
+    token = backend.add_user(user, role)
+    backend.start()
+    settings = tmp / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    # No "get Jupyter news?" toast (and no request to the internet): only cellops' toasts.
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    lab = JupyterServer(
+        tmp / user,
+        app="lab",
+        env={
+            "CELLOPS_BACKEND_URL": backend.url,
+            "CELLOPS_TOKEN": token,
+            "JUPYTERLAB_SETTINGS_DIR": str(tmp / "lab-settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
+        },
+        extra_args=["--LabApp.expose_app_in_browser=True"],
+    ).start()
+    try:
+        yield backend, lab, token
+    finally:
+        lab.stop()
+        backend.stop()

@@ -167,9 +167,15 @@ def test_history_outlives_the_browser_tab(lab: Any, jupyter: JupyterServer) -> N
     lab.screenshot("reopened-and-run")
 
     assert [r["id"] for r in runs_of(jupyter, path, 1)] == [run["id"]]
-    executions = executions_of(jupyter, run["id"], 3)
+    # The reply (shell) may be recorded before the printed line (iopub), which is added to
+    # the execution when the kernel goes idle: wait for it rather than read in between.
+    executions = jupyter.api.wait_for(
+        f"runs/{run['id']}/executions",
+        lambda b: len(b["items"]) >= 3 and stdout(b["items"][2]) != "",
+    )["items"]
     assert [e["code"] for e in executions] == ["x = 41", "print(x + 1)", "print(x * 2)"]
     assert [e["seq"] for e in executions] == [1, 2, 3]
+    assert [e["status"] for e in executions] == ["ok"] * 3
     assert stdout(executions[2]) == "82\n"
 
 

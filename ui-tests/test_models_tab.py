@@ -134,7 +134,7 @@ def open_a_notebook(lab: Lab) -> None:
         "language": "python",
     }
     nbformat.write(notebook, lab.server.root / path)
-    lab.page.evaluate("p => window.jupyterapp.commands.execute('docmanager:open', {path: p})", path)
+    lab.command("docmanager:open", {"path": path})
     lab.page.wait_for_function(
         "p => window.jupyterapp.shell.currentWidget?.context?.path === p", arg=path
     )

@@ -86,9 +86,7 @@ def wait_stored(lab: Lab, wanted: dict[str, Any]) -> None:
 
 def open_editor(lab: Lab) -> Locator:
     """Settings → Settings Editor, on cellops; answers cellops' form."""
-    lab.page.evaluate(
-        "id => window.jupyterapp.commands.execute('settingeditor:open', {query: id})", "cellops"
-    )
+    lab.command("settingeditor:open", {"query": "cellops"})
     # The editor loads every plugin's schema first: slow on a busy machine.
     entry = lab.page.locator(".jp-PluginList-entry", has_text="cellops").first
     expect(entry).to_be_visible(timeout=60_000)

@@ -168,9 +168,7 @@ def test_status_bar_shows_tracking_turned_off_in_settings(lab: Lab) -> None:
         expect(item).to_have_attribute("data-state", "off")
         expect(item).to_contain_text("off")
         lab.screenshot("status-off")
-        lab.page.evaluate(  # back to the notebook's tab
-            "p => window.jupyterapp.commands.execute('docmanager:open', {path: p})", path
-        )
+        lab.command("docmanager:open", {"path": path})  # back to the notebook's tab
         lab.wait_for_kernel()
         lab.run_cell(0, "not_recorded = 1", 1)
         time.sleep(1.0)  # what would have been recorded has been written by now
@@ -184,9 +182,7 @@ def test_status_bar_shows_tracking_turned_off_in_settings(lab: Lab) -> None:
 
 def set_tracking(lab: Lab, on: bool) -> None:
     """Settings Editor → cellops → "Record executed cells", as a person does."""
-    lab.page.evaluate(
-        "() => window.jupyterapp.commands.execute('settingeditor:open', {query: 'cellops'})"
-    )
+    lab.command("settingeditor:open", {"query": "cellops"})
     field = lab.page.get_by_role("checkbox", name="Record executed cells")
     expect(field).to_be_visible()
     if field.is_checked() != on:

@@ -64,9 +64,7 @@ def test_an_excluded_notebook_names_the_pattern_not_run_a_cell(
     lab.screenshot("excluded")
 
     # A notebook outside the pattern is recorded: no such message there.
-    lab.page.evaluate(
-        "p => window.jupyterapp.commands.execute('docmanager:open', {path: p})", "kept.ipynb"
-    )
+    lab.command("docmanager:open", {"path": "kept.ipynb"})
     expect(info).to_have_count(0)
     expect(sidebar.get_by_text("Run a cell to start tracking", exact=True)).to_be_visible()
 

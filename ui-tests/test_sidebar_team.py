@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BENIGN_CONSOLE_ERRORS, ConsoleWatcher, Lab
+from conftest import BENIGN_CONSOLE_ERRORS, ConsoleWatcher, Lab, member_lab
 from playwright.sync_api import Browser, expect
 
 from tests.postgres import fresh_postgres_database
@@ -22,31 +21,10 @@ BACKEND_DOWN = re.compile(r"Failed to load resource: the server responded with a
 
 @pytest.fixture
 def team_lab(tmp_path: Path) -> Iterator[tuple[TeamBackend, JupyterServer]]:
-    with fresh_postgres_database() as db_url:
-        backend = TeamBackend(db_url, tmp_path / "artifacts")
-        token = backend.add_user("alice")
-        backend.start()
-        settings = tmp_path / "lab-settings" / "@jupyterlab" / "apputils-extension"
-        settings.mkdir(parents=True)
-        (settings / "notification.jupyterlab-settings").write_text(
-            json.dumps({"fetchNews": "false", "checkForUpdates": False})
-        )
-        lab = JupyterServer(
-            tmp_path / "member",
-            app="lab",
-            env={
-                "CELLOPS_BACKEND_URL": backend.url,
-                "CELLOPS_TOKEN": token,
-                "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"),
-                "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-            },
-            extra_args=["--LabApp.expose_app_in_browser=True"],
-        ).start()
-        try:
-            yield backend, lab
-        finally:
-            lab.stop()
-            backend.stop()
+    """alice's JupyterLab on a team backend on PostgreSQL."""
+    with fresh_postgres_database() as db_url, member_lab(tmp_path, db_url, "alice") as team:
+        backend, lab, _ = team
+        yield backend, lab
 
 
 def test_panel_says_the_backend_is_unreachable_and_recovers(

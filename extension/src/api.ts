@@ -115,10 +115,26 @@ export interface IGitState {
   [key: string]: unknown;
 }
 
-/** A run: one kernel session on a notebook. */
+/** The CI job that ran a headless run (`cellops run` under CI); `url` is user-supplied. */
+export type IRunCI = Schemas['CiInfo'];
+
+/** How a headless run ended; null for interactive runs and runs still going. */
+export type RunOutcome = 'ok' | 'error' | 'timeout';
+
+/**
+ * A run: one kernel session on a notebook, or one `cellops run` (`source` "headless",
+ * with its parameters, CI job and outcome; a backend older than issue 13 omits those).
+ */
 export type IRun = WithOptional<
   Omit<Schemas['Run'], 'git'>,
-  'number' | 'metrics' | 'params' | 'tags'
+  | 'number'
+  | 'metrics'
+  | 'params'
+  | 'tags'
+  | 'source'
+  | 'parameters'
+  | 'ci'
+  | 'outcome'
 > & { git: IGitState | null };
 
 export type ExecutionStatus = Schemas['Execution']['status'];

@@ -5,3 +5,4 @@ import './widgets.css';
 import './review.css';
 import './activity.css';
 import './deploy.css';
+import './pipelines.css';

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import uuid
 from pathlib import Path
@@ -22,13 +21,15 @@ from .capture.tracker import Tracker, now_iso
 from .config import CellopsConfig
 from .monitoring.drift import Thresholds
 from .monitoring.watch import DeploymentWatcher, DriftSettings
-from .private import open_private, private_dir, write_private
+from .private import private_dir
 from .schemas import Status, TrackingSettings
 from .serving.supervisor import ServingSupervisor, has_deployments, monitoring_env
-from .spool import Spool
+from .spool import Spool, SpoolBusy, claim_slot, source_id
 from .store import Store
 from .team.forward import BackendClient
 from .team.relay import EventRelay
+from .webhooks.outbox import Settings as WebhookSettings
+from .webhooks.process import DispatcherProcess
 from .writer import WriterProcess
 
 KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
@@ -102,7 +103,7 @@ class CellopsExtension(ExtensionApp):
         self._writer_watch.start()
         self.tracker = Tracker(
             self.spool.append,  # the writer process picks records up within `writer_interval`
-            source=self._source_id(slot),
+            source=source_id(slot),
             instance=uuid.uuid4().hex,
             max_text=cfg.max_output_text,
             max_blob=cfg.max_output_blob,
@@ -137,6 +138,7 @@ class CellopsExtension(ExtensionApp):
             cellops_drift_thresholds=Thresholds.from_config(cfg),
         )
         self.serving = None if self.team_client else self._serving_supervisor()
+        self.webhooks = self._webhook_dispatcher()
         events = self.serverapp.event_logger
         events.add_listener(schema_id=KERNEL_ACTIONS, listener=self._on_kernel_action)
         events.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
@@ -203,6 +205,24 @@ class CellopsExtension(ExtensionApp):
         self._serving_watch.start()
         return supervisor
 
+    def _webhook_dispatcher(self) -> DispatcherProcess | None:
+        """Webhooks delivered from this server's own store, by a process of their own (a
+        team client's backend delivers the team's)."""
+        cfg = self.cellops
+        settings = WebhookSettings(
+            cfg.webhook_allow_private_targets,
+            cfg.webhook_max_attempts,
+            cfg.webhook_timeout,
+            cfg.webhook_backoff,
+        )
+        self.settings.update(cellops_webhook_settings=settings)
+        if self.store is None:
+            return None
+        dispatcher = DispatcherProcess(cfg.db_url, self.activity, settings)
+        self.settings.update(cellops_webhooks_wake=dispatcher.wake)
+        IOLoop.current().add_callback(dispatcher.start)
+        return dispatcher
+
     def _try_migrate(self, store: Store) -> None:
         try:
             store.migrate()
@@ -219,6 +239,8 @@ class CellopsExtension(ExtensionApp):
     async def stop_extension(self) -> None:
         if self.relay is not None:
             await self.relay.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         self._writer_watch.stop()
         self.writer.stop()
         if self.serving is not None:
@@ -295,27 +317,10 @@ class CellopsExtension(ExtensionApp):
     # -- the local spool ----------------------------------------------------------------------------
 
     def _claim_spool_slot(self, root: Path) -> Path:
-        """Each running Jupyter server owns one spool folder, held by an OS lock that a
-        killed process releases; a restarted server takes its folder back and replays it."""
-        for n in range(64):
-            slot = root / str(n)
-            private_dir(slot)
-            lock = open_private(slot / "lock", "w")  # held for the process lifetime
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                lock.close()
-                continue
-            self._spool_lock = lock
-            return slot
-        raise RuntimeError(f"cellops: every spool folder under {root} is in use")
-
-    @staticmethod
-    def _source_id(slot: Path) -> str:
-        path = slot / "source"
+        """Each running Jupyter server owns one spool folder (spool.claim_slot), held while
+        it runs; a restarted server takes its folder back and replays it."""
         try:
-            return path.read_text().strip()
-        except FileNotFoundError:
-            source = uuid.uuid4().hex
-            write_private(path, source)
-            return source
+            slot, self._spool_lock = claim_slot(root)
+        except SpoolBusy as exc:
+            raise RuntimeError(f"cellops: {exc}") from None
+        return slot

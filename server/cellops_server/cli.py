@@ -10,8 +10,9 @@ import os
 import sys
 from typing import Any
 
-from . import __version__
+from . import __version__, promote_cli
 from .config import default_db_url, default_home
+from .headless.command import add_run_parser, run_command
 from .private import private_dir
 
 
@@ -81,6 +82,58 @@ def _drift_settings(args: argparse.Namespace) -> Any:
     return DriftSettings(args.drift_check_interval, args.drift_window, thresholds)
 
 
+def _webhook_settings(args: argparse.Namespace) -> Any:
+    from .webhooks.outbox import Settings
+
+    return Settings(
+        args.webhook_allow_private_targets,
+        args.webhook_max_attempts,
+        args.webhook_timeout,
+        args.webhook_backoff,
+    )
+
+
+def _webhook_args(serve: argparse.ArgumentParser) -> None:
+    g = serve.add_argument_group("webhooks", "where webhook deliveries may go, and retries")
+    g.add_argument(
+        "--webhook-allow-private-targets",
+        action="store_true",
+        help="deliver to loopback, private, link-local and CGNAT addresses too (cloud "
+        "metadata addresses stay refused)",
+    )
+    g.add_argument(
+        "--webhook-max-attempts",
+        type=_bounded_int(1, 100),
+        default=5,
+        help="attempts at a delivery, retries included (1-100, default: 5)",
+    )
+    g.add_argument(
+        "--webhook-timeout",
+        type=_positive(float),
+        default=10.0,
+        help="seconds one attempt may take in all (default: 10)",
+    )
+    g.add_argument(
+        "--webhook-backoff",
+        type=_positive(float),
+        default=1.0,
+        help="seconds before the first retry, doubled for each next one (default: 1)",
+    )
+
+
+def _bounded_int(low: int, high: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"not a whole number from {low} to {high}: {text!r}")
+        return value
+
+    return parse
+
+
 def _serve(args: argparse.Namespace) -> int:
     from .store import Store
     from .team.serve import serve, tls_context
@@ -108,6 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
             serving,
             serving_url,
             _drift_settings(args),
+            _webhook_settings(args),
         )
     )
     return 0
@@ -233,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: http://HOST:SERVING_PORT)",
     )
     _monitoring_args(serve)
+    _webhook_args(serve)
 
     migrate = sub.add_parser("migrate", help="bring the store's schema up to date")
     _db_arg(migrate)
@@ -258,12 +313,18 @@ def build_parser() -> argparse.ArgumentParser:
     users_sub.add_parser("list", help="list users and roles")
     for p in (add, token, role, remove, users_sub.choices["list"]):
         _db_arg(p)
+    promote_cli.add_parser(sub)
+    add_run_parser(sub)  # `cellops run`: headless/command.py
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "promote":
+        return promote_cli.run(args)
+    if args.command == "run":
+        return run_command(args)
     if args.command == "serve" and bool(args.certfile) != bool(args.keyfile):
         parser.error("serve: --certfile and --keyfile go together (HTTPS needs both)")
     logging.basicConfig(level=logging.INFO, format="[cellops %(levelname)s] %(message)s")

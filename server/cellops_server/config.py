@@ -8,6 +8,7 @@ named in each help string.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
@@ -152,6 +153,39 @@ class CellopsConfig(Configurable):
             raise TraitError("drift_window is from 1 to 1440 minutes")
         return proposal["value"]
 
+    # Webhooks (webhooks/): where deliveries may go, how often they are tried.
+    webhook_allow_private_targets = Bool(
+        False,
+        config=True,
+        help="Deliver webhooks to loopback, private, link-local and CGNAT addresses too (a "
+        "receiver inside your network). Cloud metadata addresses are refused regardless.",
+    )
+    webhook_max_attempts = Int(
+        5, config=True, help="Attempts at a webhook delivery (retries included) before it fails."
+    )
+    webhook_timeout = Float(
+        10.0, config=True, help="Seconds one webhook delivery attempt may take, in all."
+    )
+    webhook_backoff = Float(
+        1.0,
+        config=True,
+        help="Seconds before a failed webhook delivery is retried, doubled for each next retry.",
+    )
+
+    @validate("webhook_max_attempts")
+    def _check_max_attempts(self, proposal: dict[str, int]) -> int:
+        if not 1 <= proposal["value"] <= 100:
+            raise TraitError("webhook_max_attempts is from 1 to 100")
+        return proposal["value"]
+
+    @validate("webhook_timeout", "webhook_backoff")
+    def _check_webhook_seconds(self, proposal: dict[str, float]) -> float:
+        value = proposal["value"]
+        if not 0 < value <= 3600:
+            name = proposal["trait"].name  # type: ignore[attr-defined]
+            raise TraitError(f"{name} must be more than 0 and at most 3600 seconds")
+        return value
+
     # Drift of served requests against the training data (monitoring/drift.py).
     drift_psi_threshold = Float(
         0.2, config=True, help="PSI over which a feature's distribution has shifted materially."
@@ -195,3 +229,27 @@ class CellopsConfig(Configurable):
     @default("token")
     def _token_default(self) -> str:
         return os.environ.get("CELLOPS_TOKEN", "")
+
+
+def configured(command: str) -> CellopsConfig:
+    """The settings a Jupyter server started here would use, for a command run without one
+    (`cellops run`, `cellops promote`): ``CellopsConfig`` from the Jupyter config files
+    (jupyter_server_config.json/.py), then the environment."""
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config import Config
+    from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
+
+    config = Config()
+    for folder in reversed(jupyter_config_path()):  # the first folder has the last word
+        for loader in (JSONFileConfigLoader, PyFileConfigLoader):
+            suffix = "json" if loader is JSONFileConfigLoader else "py"
+            try:
+                config.merge(loader(f"jupyter_server_config.{suffix}", folder).load_config())
+            except ConfigFileNotFound:
+                continue
+            except Exception as exc:  # a broken file: Jupyter would refuse it; say so
+                print(
+                    f"{command}: ignored {folder}/jupyter_server_config.{suffix}: {exc}",
+                    file=sys.stderr,
+                )
+    return CellopsConfig(config=config)

@@ -63,6 +63,15 @@ class NotebookCells(BaseModel):
     cells: list[NotebookCell]
 
 
+class CiInfo(BaseModel):
+    """The CI job a headless run ran in, read from the job's environment."""
+
+    system: str = Field(description="github, gitlab, or ci (another CI system).")
+    commit: str | None = None
+    branch: str | None = None
+    url: str | None = Field(default=None, description="The job's web page, when known.")
+
+
 class Run(BaseModel):
     id: int
     notebook: str
@@ -87,6 +96,19 @@ class Run(BaseModel):
     )
     tags: dict[str, str] = Field(
         default_factory=dict, description="Latest value of each tag its cells set."
+    )
+    source: Literal["interactive", "headless"] = Field(
+        default="interactive",
+        description="interactive: a kernel in JupyterLab; headless: `cellops run`.",
+    )
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="A headless run's parameters (-p, --parameters-file)."
+    )
+    ci: CiInfo | None = Field(default=None, description="The CI job of a headless run.")
+    outcome: str | None = Field(
+        default=None,
+        description="How a headless run ended: ok, error or timeout (null while it runs, "
+        "and for interactive runs).",
     )
 
 
@@ -687,6 +709,15 @@ class AliasRule(BaseModel):
     block_on_changes_requested: bool = Field(default=True, strict=True)
     metric_gates: list[MetricGate] = Field(default_factory=list, max_length=20)
     not_worse_than_current: list[NotWorseThanCurrent] = Field(default_factory=list, max_length=20)
+    signature_compatible: bool = Field(
+        default=False,
+        strict=True,
+        description="The version's input signature must be compatible with the signature of "
+        "the version holding the alias now: the same column names (in any order) and dtypes "
+        "that accept what the current one accepts (bool → int → float widen; float → int, "
+        "numbers ↔ text do not). Passes when no version holds the alias or the holder has "
+        "no signature; fails when the version has none but the holder has one.",
+    )
 
 
 class PromotionPolicy(BaseModel):
@@ -695,6 +726,12 @@ class PromotionPolicy(BaseModel):
         default_factory=dict,
         max_length=MAX_PROTECTED_ALIASES,
         description="Alias name → its rule (an alias not listed is free).",
+    )
+    deploy_requires_alias: str | None = Field(
+        default=None,
+        description="A deployment of this model may only serve versions that hold this alias "
+        "(one of protected_aliases), checked when a deployment is created or changed; a "
+        "deployment following this alias itself always passes. null: any version.",
     )
     updated_by: str | None = None
     updated_at: datetime | None = None
@@ -705,6 +742,52 @@ class FailedRule(BaseModel):
     need: Any
     have: Any
     message: str = Field(description="What is missing, for people.")
+
+
+class RuleResult(BaseModel):
+    """One rule of a protected alias's policy, evaluated for a version: passed or not."""
+
+    rule: str = Field(
+        description="e.g. min_approvals, changes_requested, metric:accuracy>=, "
+        "not_worse_than_current:accuracy, signature_compatible"
+    )
+    passed: bool
+    need: Any
+    have: Any
+    message: str = Field(description="What was found, for people.")
+
+
+class PromotionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Strict: a promotion moves what may be a protected alias; "1" is a client's mistake.
+    version: PositiveInt = Field(strict=True, le=999_999_999)
+    alias: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The alias to move (the rule of alias names applies: a 400 says it).",
+    )
+    dry_run: bool = Field(
+        default=False, strict=True, description="true: evaluate the rules only, move nothing."
+    )
+
+
+class PromotionResult(BaseModel):
+    moved: bool = Field(
+        description="The alias points at the version because of this request (also true "
+        "when it already did); false for a dry run and a refusal."
+    )
+    allowed: bool = Field(description="Every rule passed (what a dry run answers).")
+    dry_run: bool
+    protected: bool = Field(
+        description="Whether the model's policy protects the alias; an unprotected alias "
+        "has no rules (rules is empty) and always moves."
+    )
+    model: str
+    alias: str
+    version: int
+    previous: int | None = Field(description="The version the alias held before (null: unset).")
+    rules: list[RuleResult] = Field(description="Every rule evaluated, passed or failed.")
 
 
 class AliasCheck(BaseModel):
@@ -725,7 +808,8 @@ class ActivityItem(BaseModel):
     actor: str | None
     type: str = Field(
         description="run.started, model_version.created, alias.moved, alias.override, "
-        "comment.created, review.requested, review.submitted, policy.changed"
+        "promotion.refused, comment.created, review.requested, review.submitted, "
+        "policy.changed, webhook.failed"
     )
     model: str | None = None
     version: int | None = None
@@ -922,3 +1006,76 @@ class DeploymentDrift(BaseModel):
     versions: list[DriftReport] = Field(
         description="One per served version, the one taking most traffic first."
     )
+
+
+# -- webhooks (issue 13) -------------------------------------------------------------------------
+
+
+class WebhookCreate(BaseModel):
+    """A receiver to register (admin). ``events``: any of run.finished,
+    model_version.created, alias.moved, review.submitted, comment.created,
+    deployment.changed, drift.detected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2048, description="An http or https URL.")
+    events: list[str] = Field(max_length=32)
+    secret: str = Field(
+        max_length=256,
+        description="Signs every delivery (X-Cellops-Signature); never shown again.",
+    )
+
+
+class WebhookPatch(BaseModel):
+    """A change to a webhook (admin): any of its URL, events and secret; what is left out
+    (or null) is kept. The same checks as at registration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, max_length=2048, description="An http or https URL.")
+    events: list[str] | None = Field(default=None, max_length=32)
+    secret: str | None = Field(
+        default=None, max_length=256, description="A new secret to sign deliveries with."
+    )
+
+
+class WebhookLastDelivery(BaseModel):
+    status: Literal["delivered", "retrying", "failed"]
+    at: datetime
+    response_code: int | None = None
+
+
+class Webhook(BaseModel):
+    id: int
+    url: str
+    events: list[str]
+    created_by: str | None = None
+    created_at: datetime
+    last_delivery: WebhookLastDelivery | None = Field(
+        default=None, description="The latest attempt at a delivery to it, if any."
+    )
+
+
+class WebhookList(BaseModel):
+    items: list[Webhook]
+
+
+class WebhookTestQueued(BaseModel):
+    delivery: str = Field(description="The delivery id of the queued ping (X-Cellops-Delivery).")
+
+
+class WebhookAttempt(BaseModel):
+    """One attempt at a delivery; ``id`` is the delivery's (the same on its retries)."""
+
+    id: str
+    event: str
+    attempt: int
+    status: Literal["delivered", "retrying", "failed"]
+    response_code: int | None = None
+    error: str | None = None
+    at: datetime
+    duration_ms: float
+
+
+class WebhookAttemptList(BaseModel):
+    items: list[WebhookAttempt]

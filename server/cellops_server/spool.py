@@ -14,12 +14,14 @@ The folder is 0700 and its files 0600: records hold the cells' code and outputs.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import threading
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .private import open_private, private_dir, write_private
 
@@ -152,3 +154,42 @@ class Spool:
                     f.write("\n")  # a line cut by a crash stays damaged, not glued to the next
                     f.flush()
         return f
+
+
+# -- spool folders: one per recording process -------------------------------------------------
+
+MAX_SLOTS = 64
+
+
+class SpoolBusy(Exception):
+    """Every spool folder of this cellops home is in use."""
+
+
+def claim_slot(root: Path) -> tuple[Path, IO[Any]]:
+    """The first spool folder ``root/<n>`` no running process holds, and the OS lock that
+    holds it now (keep it open for the process's lifetime; a killed process releases it).
+    A restarted Jupyter server takes a folder back and replays it, and so does whichever
+    process claims it next (another server, or `cellops run`)."""
+    for n in range(MAX_SLOTS):
+        slot = root / str(n)
+        private_dir(slot)
+        lock = open_private(slot / "lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        return slot, lock
+    raise SpoolBusy(f"every spool folder under {root} is in use")
+
+
+def source_id(slot: Path) -> str:
+    """The recording source of this spool folder: stable across restarts, so records
+    replayed from it are owned by the source that wrote them."""
+    path = slot / "source"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        source = uuid.uuid4().hex
+        write_private(path, source)
+        return source

@@ -21,7 +21,13 @@ from typing import Any
 
 import pytest
 from cellops_server.serving import http
-from cellops_server.serving.http import HttpProtocol, Request, Response, json_response
+from cellops_server.serving.http import (
+    MIN_BODY_RATE,
+    HttpProtocol,
+    Request,
+    Response,
+    json_response,
+)
 
 HEAD_TIMEOUT = 0.5
 
@@ -530,6 +536,50 @@ def test_partial_head_is_closed_after_the_head_timeout(server: Server, conn: Con
     assert HEAD_TIMEOUT * 0.9 <= time.monotonic() - started < HEAD_TIMEOUT + 3
     assert conn.closed()
     assert server.calls == []
+
+
+def test_a_trickled_body_is_closed_once_it_falls_below_the_minimum_rate(
+    server: Server, conn: Conn
+) -> None:
+    """Slow-loris on the body: a head sent at once, then a byte now and then."""
+    conn.send(post(b"", "Content-Length: 100000"))
+    started = time.monotonic()
+    for _ in range(40):  # 20 bytes a second, for 2 s at most
+        if select.select([conn.sock], [], [], 0.05)[0]:
+            break  # the answer is there
+        conn.send(b"x")
+    reply = conn.reply()
+    assert reply is not None and reply.status == 408, reply
+    assert "bytes a second" in reply.json()["error"]
+    assert HEAD_TIMEOUT * 0.9 <= time.monotonic() - started < HEAD_TIMEOUT + 3
+    assert conn.closed()
+    assert server.calls == []
+
+
+def test_a_slow_body_above_the_minimum_rate_is_answered(server: Server, conn: Conn) -> None:
+    body = b"y" * (MIN_BODY_RATE * 2)
+    conn.send(post(b"", f"Content-Length: {2 * len(body)}") + body)
+    assert conn.after(HEAD_TIMEOUT * 2) is None  # past the head timeout: the rate earned more
+    conn.send(body)
+    reply = conn.reply()
+    assert reply is not None and reply.status == 200, reply
+    assert server.calls == ["/echo"]
+
+
+def test_a_body_awaiting_100_continue_is_not_timed_before_the_100(
+    server: Server, conn: Conn
+) -> None:
+    conn.send(get("/hold") + post(b"", "Content-Length: 5", "Expect: 100-continue"))
+    wait_for(lambda: server.calls == ["/hold"])
+    time.sleep(HEAD_TIMEOUT * 2)  # the 100 is owed while /hold runs: the client may not send
+    server.release()
+    first = conn.reply()  # (not in an assert: pytest may evaluate a walrus there twice)
+    assert first is not None and first.status == 200
+    assert conn.readline() == b"HTTP/1.1 100 Continue\r\n"
+    assert conn.readline() == b"\r\n"
+    conn.send(b"hello")
+    reply = conn.reply()
+    assert reply is not None and reply.status == 200 and reply.json()["body"] == "hello"
 
 
 def test_silent_connection_is_closed_but_idle_keep_alive_is_not(server: Server) -> None:

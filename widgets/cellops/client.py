@@ -51,15 +51,18 @@ class PermissionDenied(RegistryError, PermissionError):
 
 
 class PromotionRefused(RegistryError):
-    """A 409 from a protected alias: ``failed`` lists each rule the version does not pass
-    (``rule``, ``need``, ``have``, ``message``); ``str()`` says them all."""
+    """A 409 from a protected alias, or from the model's deploy rule (``detail["refused"]``
+    is "deploy"): ``failed`` lists each rule the version does not pass (``rule``, ``need``,
+    ``have``, ``message``); ``str()`` says them all."""
 
     def __init__(self, message: str, status: int | None = None, detail: Any = None) -> None:
         self.failed: list[dict[str, Any]] = [
             f for f in (detail or {}).get("failed") or [] if isinstance(f, dict)
         ]
         lines = [message, *(f"  - {_rule_text(f)}" for f in self.failed)]
-        lines.append('  (an admin may move it anyway, with a reason: override="why")')
+        # A deployment refused by the model's deploy rule has no override (detail.refused).
+        if not (isinstance(detail, dict) and detail.get("refused") == "deploy"):
+            lines.append('  (an admin may move it anyway, with a reason: override="why")')
         super().__init__("\n".join(lines), status, detail)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from html.parser import HTMLParser
@@ -255,7 +256,8 @@ def comment(
     if target["kind"] == "cell" and not target.get("owner"):
         path += "?" + urlencode({"notebook": target["notebook"]})
     try:
-        return Comment.from_json(client().send_json("POST", path, payload))
+        running_cell = not explicit and reply_to is None
+        return Comment.from_json(_post_comment(path, payload, running_cell))
     except RegistryError as exc:
         if not guessed or exc.status != 400:
             raise
@@ -282,6 +284,23 @@ def _parent_target(comment_id: int) -> tuple[dict[str, Any], bool]:
         return target_for(), True
     except NoTarget as exc:
         raise NoTarget(f"{exc} — to reply to comment {comment_id}, also name its target") from None
+
+
+NOTEBOOK_ON_ITS_WAY = 5.0  # seconds a comment on the first cell run waits for its notebook
+
+
+def _post_comment(path: str, payload: dict[str, Any], running_cell: bool) -> Any:
+    """POST the comment. The running cell of a notebook's first run may not be stored yet
+    (its record reaches the store a moment after the cell starts): a 404 then is retried
+    for a few seconds rather than telling the user to run a cell they are running."""
+    deadline = time.monotonic() + (NOTEBOOK_ON_ITS_WAY if running_cell else 0.0)
+    while True:
+        try:
+            return client().send_json("POST", path, payload)
+        except RegistryError as exc:
+            if exc.status != 404 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def comments(

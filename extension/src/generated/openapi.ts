@@ -3071,6 +3071,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/models/{name}/promotions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Promote a version: move the alias to it if the model's policy allows, listing every rule evaluated with passed true or false (an unprotected alias has none and always moves). dry_run only evaluates. Refused: 409 whose detail has moved false, rules and failed (as an alias move's 409); the attempt is recorded in the activity feed as promotion.refused */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PromotionCreate"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PromotionResult"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/me": {
         parameters: {
             query?: never;
@@ -4456,6 +4534,423 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every webhook, with its latest delivery attempt (admin) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookList"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Register a webhook (admin): an http(s) URL, the event types it gets, and a secret that signs every delivery (never shown again). 400 for an unknown event type, an empty list, a URL that is not http(s), or a literal private address while private targets are not allowed */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookCreate"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Webhook"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a webhook, its queued deliveries and its log (admin) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    webhook_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Change a webhook (admin): any of its URL, events and secret, checked as at registration; deliveries not yet sent go to the new URL with the new secret */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    webhook_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookPatch"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Webhook"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/webhooks/{webhook_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Queue a test delivery (event type `ping`) through the outbox (admin); its attempts show in the deliveries log */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    webhook_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookTestQueued"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/{webhook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A webhook's deliveries log, newest first (admin): one item per attempt, `id` the delivery's (the same on its retries), the status code and time taken */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Page size (1-500). */
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    webhook_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookAttemptList"];
+                    };
+                };
+                /** @description Bad input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -4506,7 +5001,7 @@ export interface components {
             actor: string | null;
             /**
              * Type
-             * @description run.started, model_version.created, alias.moved, alias.override, comment.created, review.requested, review.submitted, policy.changed
+             * @description run.started, model_version.created, alias.moved, alias.override, promotion.refused, comment.created, review.requested, review.submitted, policy.changed, webhook.failed
              */
             type: string;
             /**
@@ -4562,6 +5057,12 @@ export interface components {
             metric_gates?: components["schemas"]["MetricGate"][];
             /** Not Worse Than Current */
             not_worse_than_current?: components["schemas"]["NotWorseThanCurrent-Input"][];
+            /**
+             * Signature Compatible
+             * @description The version's input signature must be compatible with the signature of the version holding the alias now: the same column names (in any order) and dtypes that accept what the current one accepts (bool → int → float widen; float → int, numbers ↔ text do not). Passes when no version holds the alias or the holder has no signature; fails when the version has none but the holder has one.
+             * @default false
+             */
+            signature_compatible?: boolean;
         };
         /** AliasRule */
         "AliasRule-Output": {
@@ -4579,6 +5080,12 @@ export interface components {
             metric_gates: components["schemas"]["MetricGate"][];
             /** Not Worse Than Current */
             not_worse_than_current: components["schemas"]["NotWorseThanCurrent-Output"][];
+            /**
+             * Signature Compatible
+             * @description The version's input signature must be compatible with the signature of the version holding the alias now: the same column names (in any order) and dtypes that accept what the current one accepts (bool → int → float widen; float → int, numbers ↔ text do not). Passes when no version holds the alias or the holder has no signature; fails when the version has none but the holder has one.
+             * @default false
+             */
+            signature_compatible: boolean;
         };
         /**
          * AliasSet
@@ -4683,6 +5190,60 @@ export interface components {
              * @default null
              */
             code_sha: string | null;
+        };
+        /**
+         * CiInfo
+         * @description The CI job a headless run ran in, read from the job's environment.
+         */
+        CiInfo: {
+            /**
+             * System
+             * @description github, gitlab, or ci (another CI system).
+             */
+            system: string;
+            /**
+             * Commit
+             * @default null
+             */
+            commit: string | null;
+            /**
+             * Branch
+             * @default null
+             */
+            branch: string | null;
+            /**
+             * Url
+             * @description The job's web page, when known.
+             * @default null
+             */
+            url: string | null;
+        };
+        /**
+         * CiRecord
+         * @description The CI job a headless run ran in (headless/ci.py), from the job's environment.
+         */
+        CiRecord: {
+            /**
+             * System
+             * @description github, gitlab, or ci (any other CI).
+             */
+            system: string;
+            /**
+             * Commit
+             * @default null
+             */
+            commit?: string | null;
+            /**
+             * Branch
+             * @default null
+             */
+            branch?: string | null;
+            /**
+             * Url
+             * @description The job's web page.
+             * @default null
+             */
+            url?: string | null;
         };
         /** Comment */
         Comment: {
@@ -5944,6 +6505,22 @@ export interface components {
             /** Items */
             items: components["schemas"]["AliasCheck"][];
         };
+        /** PromotionCreate */
+        PromotionCreate: {
+            /** Version */
+            version: number;
+            /**
+             * Alias
+             * @description The alias to move (the rule of alias names applies: a 400 says it).
+             */
+            alias: string;
+            /**
+             * Dry Run
+             * @description true: evaluate the rules only, move nothing.
+             * @default false
+             */
+            dry_run?: boolean;
+        };
         /** PromotionPolicy */
         "PromotionPolicy-Input": {
             /**
@@ -5953,6 +6530,12 @@ export interface components {
             protected_aliases?: {
                 [key: string]: components["schemas"]["AliasRule-Input"];
             };
+            /**
+             * Deploy Requires Alias
+             * @description A deployment of this model may only serve versions that hold this alias (one of protected_aliases), checked when a deployment is created or changed; a deployment following this alias itself always passes. null: any version.
+             * @default null
+             */
+            deploy_requires_alias?: string | null;
             /**
              * Updated By
              * @default null
@@ -5974,6 +6557,12 @@ export interface components {
                 [key: string]: components["schemas"]["AliasRule-Output"];
             };
             /**
+             * Deploy Requires Alias
+             * @description A deployment of this model may only serve versions that hold this alias (one of protected_aliases), checked when a deployment is created or changed; a deployment following this alias itself always passes. null: any version.
+             * @default null
+             */
+            deploy_requires_alias: string | null;
+            /**
              * Updated By
              * @default null
              */
@@ -5983,6 +6572,42 @@ export interface components {
              * @default null
              */
             updated_at: string | null;
+        };
+        /** PromotionResult */
+        PromotionResult: {
+            /**
+             * Moved
+             * @description The alias points at the version because of this request (also true when it already did); false for a dry run and a refusal.
+             */
+            moved: boolean;
+            /**
+             * Allowed
+             * @description Every rule passed (what a dry run answers).
+             */
+            allowed: boolean;
+            /** Dry Run */
+            dry_run: boolean;
+            /**
+             * Protected
+             * @description Whether the model's policy protects the alias; an unprotected alias has no rules (rules is empty) and always moves.
+             */
+            protected: boolean;
+            /** Model */
+            model: string;
+            /** Alias */
+            alias: string;
+            /** Version */
+            version: number;
+            /**
+             * Previous
+             * @description The version the alias held before (null: unset).
+             */
+            previous: number | null;
+            /**
+             * Rules
+             * @description Every rule evaluated, passed or failed.
+             */
+            rules: components["schemas"]["RuleResult"][];
         };
         /**
          * RecoverRecord
@@ -6100,6 +6725,28 @@ export interface components {
             /** Approvals */
             approvals: string[];
         };
+        /**
+         * RuleResult
+         * @description One rule of a protected alias's policy, evaluated for a version: passed or not.
+         */
+        RuleResult: {
+            /**
+             * Rule
+             * @description e.g. min_approvals, changes_requested, metric:accuracy>=, not_worse_than_current:accuracy, signature_compatible
+             */
+            rule: string;
+            /** Passed */
+            passed: boolean;
+            /** Need */
+            need: unknown;
+            /** Have */
+            have: unknown;
+            /**
+             * Message
+             * @description What was found, for people.
+             */
+            message: string;
+        };
         /** Run */
         Run: {
             /** Id */
@@ -6165,6 +6812,32 @@ export interface components {
             tags: {
                 [key: string]: string;
             };
+            /**
+             * Source
+             * @description interactive: a kernel in JupyterLab; headless: `cellops run`.
+             * @default interactive
+             * @enum {string}
+             */
+            source: "interactive" | "headless";
+            /**
+             * Parameters
+             * @description A headless run's parameters (-p, --parameters-file).
+             * @default null
+             */
+            parameters: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description The CI job of a headless run.
+             * @default null
+             */
+            ci: components["schemas"]["CiInfo"] | null;
+            /**
+             * Outcome
+             * @description How a headless run ended: ok, error or timeout (null while it runs, and for interactive runs).
+             * @default null
+             */
+            outcome: string | null;
         };
         /**
          * RunRecord
@@ -6244,6 +6917,26 @@ export interface components {
              * @default null
              */
             repo_path?: string | null;
+            /**
+             * Origin
+             * @default interactive
+             * @enum {string}
+             */
+            origin?: "interactive" | "headless";
+            /**
+             * Parameters
+             * @default null
+             */
+            parameters?: {
+                [key: string]: unknown;
+            } | null;
+            /** @default null */
+            ci?: components["schemas"]["CiRecord"] | null;
+            /**
+             * Outcome
+             * @default null
+             */
+            outcome?: ("ok" | "error" | "timeout") | null;
         };
         /** RunTarget */
         RunTarget: {
@@ -6509,6 +7202,144 @@ export interface components {
              * @default null
              */
             pinned?: boolean | null;
+        };
+        /** Webhook */
+        Webhook: {
+            /** Id */
+            id: number;
+            /** Url */
+            url: string;
+            /** Events */
+            events: string[];
+            /**
+             * Created By
+             * @default null
+             */
+            created_by: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * @description The latest attempt at a delivery to it, if any.
+             * @default null
+             */
+            last_delivery: components["schemas"]["WebhookLastDelivery"] | null;
+        };
+        /**
+         * WebhookAttempt
+         * @description One attempt at a delivery; ``id`` is the delivery's (the same on its retries).
+         */
+        WebhookAttempt: {
+            /** Id */
+            id: string;
+            /** Event */
+            event: string;
+            /** Attempt */
+            attempt: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "delivered" | "retrying" | "failed";
+            /**
+             * Response Code
+             * @default null
+             */
+            response_code: number | null;
+            /**
+             * Error
+             * @default null
+             */
+            error: string | null;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Duration Ms */
+            duration_ms: number;
+        };
+        /** WebhookAttemptList */
+        WebhookAttemptList: {
+            /** Items */
+            items: components["schemas"]["WebhookAttempt"][];
+        };
+        /**
+         * WebhookCreate
+         * @description A receiver to register (admin). ``events``: any of run.finished,
+         *     model_version.created, alias.moved, review.submitted, comment.created,
+         *     deployment.changed, drift.detected.
+         */
+        WebhookCreate: {
+            /**
+             * Url
+             * @description An http or https URL.
+             */
+            url: string;
+            /** Events */
+            events: string[];
+            /**
+             * Secret
+             * @description Signs every delivery (X-Cellops-Signature); never shown again.
+             */
+            secret: string;
+        };
+        /** WebhookLastDelivery */
+        WebhookLastDelivery: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "delivered" | "retrying" | "failed";
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Response Code
+             * @default null
+             */
+            response_code: number | null;
+        };
+        /** WebhookList */
+        WebhookList: {
+            /** Items */
+            items: components["schemas"]["Webhook"][];
+        };
+        /**
+         * WebhookPatch
+         * @description A change to a webhook (admin): any of its URL, events and secret; what is left out
+         *     (or null) is kept. The same checks as at registration.
+         */
+        WebhookPatch: {
+            /**
+             * Url
+             * @description An http or https URL.
+             * @default null
+             */
+            url?: string | null;
+            /**
+             * Events
+             * @default null
+             */
+            events?: string[] | null;
+            /**
+             * Secret
+             * @description A new secret to sign deliveries with.
+             * @default null
+             */
+            secret?: string | null;
+        };
+        /** WebhookTestQueued */
+        WebhookTestQueued: {
+            /**
+             * Delivery
+             * @description The delivery id of the queued ping (X-Cellops-Delivery).
+             */
+            delivery: string;
         };
     };
     responses: never;

@@ -19,6 +19,13 @@ import {
 } from '../sidebar/dom';
 import { ISidebarView } from '../sidebar/tabs';
 import { InboxWatcher } from './notifications';
+import {
+  describePipelineActivity,
+  pipelineDetail,
+  pipelineWarning
+} from './pipelineActivity';
+import { WebhooksSection } from './webhooks';
+import { WebhooksClient } from '../webhooksClient';
 
 /** Feed items per page (the server's default page, so "Mine" shows what the API does). */
 const PAGE = 50;
@@ -127,7 +134,10 @@ export function describeActivity(
     case 'policy.changed':
       return trans.__('%1 changed the promotion policy of %2', who, what);
     default:
-      return trans.__('%1: %2 (%3)', who, item.type, what);
+      return (
+        describePipelineActivity(item, who, what, trans) ??
+        trans.__('%1: %2 (%3)', who, item.type, what)
+      );
   }
 }
 
@@ -200,7 +210,19 @@ export class ActivityTab extends Widget implements ISidebarView {
     this._more.addEventListener('click', () => {
       void this._guard(() => this._loadOlder());
     });
-    this.node.append(this._inbox, feedHead, this._feed, this._more);
+    this._webhooks = new WebhooksSection({
+      client: WebhooksClient.of(_options.watcher.client),
+      trans,
+      me: () => _options.watcher.me,
+      onError: _options.onError
+    });
+    this.node.append(
+      this._webhooks.node,
+      this._inbox,
+      feedHead,
+      this._feed,
+      this._more
+    );
     _options.watcher.changed.connect(this._onInbox, this);
     this._renderInbox(_options.watcher.inbox);
   }
@@ -216,7 +238,8 @@ export class ActivityTab extends Widget implements ISidebarView {
     const mine = this._mine.checked;
     const [page] = await Promise.all([
       this._options.watcher.client.activity({ limit: PAGE, mine }),
-      this._options.watcher.refresh()
+      this._options.watcher.refresh(),
+      this._webhooks.refresh()
     ]);
     if (mine !== this._mine.checked) {
       return; // the filter changed while this was asked
@@ -241,6 +264,7 @@ export class ActivityTab extends Widget implements ISidebarView {
 
   override dispose(): void {
     this._options.watcher.changed.disconnect(this._onInbox, this);
+    this._webhooks.dispose();
     super.dispose();
   }
 
@@ -295,10 +319,16 @@ export class ActivityTab extends Widget implements ISidebarView {
       // Markdown source quoted as plain text: nothing in it is rendered or run.
       body.append(h('span', 'cellops-activity-excerpt', excerpt));
     }
+    const detail = excerpt ? null : pipelineDetail(item, trans);
+    if (detail) {
+      // Parameters, failed rules, a delivery's error: plain text, wrapped in full.
+      body.append(h('span', 'cellops-activity-detail', detail));
+    }
     row.append(body, timeSpan('cellops-activity-time', item.at));
     if (item.type === 'alias.override') {
       row.classList.add('cellops-mod-override');
     }
+    row.classList.toggle('cellops-mod-warning', pipelineWarning(item));
     if (hasTarget(item)) {
       makeActivatable(row, line, () => {
         this._options.onOpen(item);
@@ -309,6 +339,9 @@ export class ActivityTab extends Widget implements ISidebarView {
 
   private readonly _onInbox = (_: InboxWatcher, page: IInboxPage): void => {
     this._renderInbox(page);
+    if (this._webhooks.node.hidden && this._webhooks.visible) {
+      void this._webhooks.refresh(); // the caller became known: an admin sees webhooks
+    }
   };
 
   private _renderInbox(page: IInboxPage | null): void {
@@ -382,6 +415,7 @@ export class ActivityTab extends Widget implements ISidebarView {
     }
   }
 
+  private readonly _webhooks: WebhooksSection;
   private readonly _inbox = h('section', 'cellops-inbox');
   private readonly _inboxList = h('div', 'cellops-inbox-list');
   private readonly _unread = h('span', 'cellops-inbox-unread');

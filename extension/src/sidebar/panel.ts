@@ -34,6 +34,13 @@ export const SIDEBAR_ID = 'cellops-sidebar';
 const SERVER_RECHECK_MS = 10000;
 
 /**
+ * While the team backend is unreachable, ask for the status again this often: the banner
+ * must clear when the backend is back even if no event says so (the writer may report its
+ * first successful send after the events that send caused have been handled).
+ */
+const BACKEND_RECHECK_MS = 3000;
+
+/**
  * The cellops right sidebar: the active notebook's runs, executions and versions,
  * kept live by the activity stream.
  *
@@ -286,9 +293,11 @@ export class CellopsSidebar extends Panel {
     // Open already: this only brings its tab to the front.
     const shown = this._docManager.openOrReveal(path);
     this._follow(shown instanceof NotebookPanel ? shown : open);
-    const { cell_id: cell, execution_id: execution } = item.data;
+    const { cell_id: cell, execution_id: execution, run_id: run } = item.data;
     if (typeof execution === 'number') {
       await this.showExecution(execution);
+    } else if (typeof run === 'number') {
+      await this.showRun(run); // a run finished (a headless one: its parameters, CI job)
     } else if (item.type.startsWith('comment')) {
       this.showReview(typeof cell === 'string' ? cell : undefined);
     } else {
@@ -367,6 +376,9 @@ export class CellopsSidebar extends Panel {
     this._notebooks.currentChanged.disconnect(this._onCurrentChanged);
     this._activity.changed.disconnect(this._onActivity);
     this._followed?.context.pathChanged.disconnect(this._onPathChanged);
+    if (this._backendRecheck !== null) {
+      window.clearTimeout(this._backendRecheck);
+    }
     super.dispose();
   }
 
@@ -419,6 +431,9 @@ export class CellopsSidebar extends Panel {
       // CSS hides "run a cell to start tracking" hints while nothing would be recorded.
       this.node.dataset.tracking = this._notice.applyStatus(status);
       this._serverMissingAt = null;
+      if (status.backend_reachable === false) {
+        this._recheckBackendSoon();
+      }
       return true;
     } catch (error) {
       // Without `status` there is no cellops server at all (404 or no answer).
@@ -433,6 +448,18 @@ export class CellopsSidebar extends Panel {
       this._notice.fail('request', error);
       return true;
     }
+  }
+
+  private _recheckBackendSoon(): void {
+    if (this._backendRecheck !== null) {
+      return;
+    }
+    this._backendRecheck = window.setTimeout(() => {
+      this._backendRecheck = null;
+      if (!this.isDisposed) {
+        void this.refresh();
+      }
+    }, BACKEND_RECHECK_MS);
   }
 
   private _path(): string | null {
@@ -541,6 +568,7 @@ export class CellopsSidebar extends Panel {
   private _queued: Promise<void> | null = null;
   private _stale = true;
   private _serverMissingAt: number | null = null;
+  private _backendRecheck: number | null = null;
 }
 
 // A namespace (not a module-level interface) because index.ts expects `CellopsSidebar.IOptions`.

@@ -7,6 +7,7 @@ import { CellopsClient, IExecution, IRun } from '../api';
 import { emptyState, h, timeSpan } from './dom';
 import { ExecutionDetail } from './executionDetail';
 import { kernelLabel, runDuration } from './format';
+import { headlessDetails, originBadges } from './headless';
 import { revealCell } from './revealCell';
 import { Timeline } from './timeline';
 
@@ -45,7 +46,7 @@ export class RunView extends Panel {
     this._back.title = this._trans.__('Back to the runs of this notebook');
     this._back.setAttribute('aria-label', this._back.title);
     this._back.addEventListener('click', options.onBack);
-    this._header.node.append(this._back, this._summary);
+    this._header.node.append(this._back, this._summary, this._headless);
     this._emptyWidget.node.appendChild(this._empty);
     this.addWidget(this._header);
     this.addWidget(this._emptyWidget);
@@ -126,6 +127,7 @@ export class RunView extends Panel {
       : this._trans.__('Run');
     this._summary.replaceChildren(
       h('span', 'cellops-run-summary-number', label),
+      ...originBadges(run, this._trans),
       h(
         'span',
         'cellops-run-summary-state',
@@ -151,6 +153,8 @@ export class RunView extends Panel {
         `${this._trans._n('%1 execution', '%1 executions', run.executions)}, ${this._trans._n('%1 error', '%1 errors', run.errors)}`
       )
     );
+    const headless = headlessDetails(run, this._trans);
+    this._headless.replaceChildren(...(headless ? [headless] : []));
     this._emptyWidget.setHidden(run.executions > 0);
   }
 
@@ -160,6 +164,8 @@ export class RunView extends Panel {
   private readonly _header = new Widget();
   private readonly _back = h('button', 'cellops-back jp-Button jp-mod-minimal');
   private readonly _summary = h('div', 'cellops-run-summary');
+  /** A headless run's CI job and parameters (empty for an interactive run). */
+  private readonly _headless = h('div', 'cellops-run-origin-details');
   private readonly _emptyWidget = new Widget();
   private readonly _empty = emptyState('');
   private readonly _timeline: Timeline;

@@ -3,6 +3,7 @@ import { Widget } from '@lumino/widgets';
 
 import { CellopsAPIError, CellopsClient, IRun, IRunSearch } from '../api';
 import { h, makeActivatable } from './dom';
+import { originBadges, parametersLine } from './headless';
 import { PagedRows } from './pagedRows';
 import {
   absoluteTime,
@@ -203,6 +204,7 @@ export class RunsList extends Widget {
     top.append(
       pick,
       h('span', 'cellops-run-number'),
+      h('span', 'cellops-run-origin'),
       h('span', 'cellops-run-state'),
       h('span', 'cellops-run-user'),
       h('time', 'cellops-run-started'),
@@ -277,6 +279,10 @@ function fillRow(row: HTMLElement, run: IRun, trans: TranslationBundle): void {
     return node;
   };
   const active = run.ended_at === null;
+  const origin = part('origin');
+  origin.replaceChildren(...originBadges(run, trans));
+  origin.title = parametersLine(run.parameters);
+  row.classList.toggle('cellops-mod-headless', run.source === 'headless');
   part('number').textContent = run.number ? `#${String(run.number)}` : '';
   part('number').title = trans.__('Run %1 of this notebook', run.number ?? '?');
   const state = part('state');

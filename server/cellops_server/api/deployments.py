@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from jupyter_server.auth.decorator import authorized
 
 from ..activity import ActivityHub
+from ..review.policy import DeployRefused
 from ..schemas import (
     Deployment,
     DeploymentCreate,
@@ -46,11 +47,14 @@ class DeploymentApiHandler(ApiHandler):
         return Deployments(self.store, self.settings.get("cellops_serving_url") or "")
 
     async def act(self, fn: Callable[..., R], *args: Any) -> R:
-        """A deployments call, a taken name or an unservable version as 409."""
+        """A deployments call, a taken name or an unservable version as 409 (a version the
+        model's deploy rule refuses: with ``detail.failed``, as an alias move's 409)."""
         try:
             return await self.call(fn, *args)
         except (DeploymentExists, NotServable) as exc:
             raise ApiError(409, str(exc)) from None
+        except DeployRefused as exc:
+            raise ApiError(409, str(exc), exc.detail) from None
 
     def changed(self, name: str, model: str | None = None, wake: bool = True) -> None:
         """After a change of deployment ``name``: start (or nudge) the serving router and

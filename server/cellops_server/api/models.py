@@ -8,7 +8,7 @@ from ..activity import ActivityHub
 from ..registry import Registry
 from ..registry.lineage import NotYetRecorded, lineage_notebook
 from ..registry.store import IdempotencyKeyReused, InUse
-from ..review.policy import PromotionRefused
+from ..review.policy import DeployRefused, PromotionRefused
 from ..review.reviews import NotAllowed
 from ..schemas import (
     AliasSet,
@@ -42,7 +42,7 @@ class RegistryHandler(ApiHandler):
         rules a protected alias's move fails; 403 if only an admin may do it."""
         try:
             return await self.call(fn, *args)
-        except (InUse, PromotionRefused) as exc:
+        except (InUse, PromotionRefused, DeployRefused) as exc:
             raise ApiError(409, str(exc), exc.detail) from None
         except NotAllowed as exc:
             raise ApiError(403, str(exc)) from None

@@ -38,6 +38,7 @@ from .models import (
 )
 from .notebooks import NotebookCellsHandler, NotebooksHandler
 from .openapi import OpenApiHandler, build_document
+from .promotions import PromotionsHandler
 from .reviews import PolicyHandler, PromotionChecksHandler, ReviewRequestsHandler, ReviewsHandler
 from .runs import RunExecutionsHandler, RunHandler, RunsHandler
 from .settings import SettingsHandler
@@ -50,6 +51,12 @@ from .team_activity import (
     UsersHandler,
 )
 from .versions import VersionDiffHandler, VersionHandler, VersionRestoreHandler, VersionsHandler
+from .webhooks import (
+    WebhookDeliveriesHandler,
+    WebhookHandler,
+    WebhooksHandler,
+    WebhookTestHandler,
+)
 
 API_PREFIX = "/cellops/api/v1"
 
@@ -87,6 +94,7 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/models/([^/]+)/versions/([^/]+)/review-requests", ReviewRequestsHandler),
     (r"/models/([^/]+)/versions/([^/]+)/reviews", ReviewsHandler),
     (r"/models/([^/]+)/versions/([^/]+)/promotion", PromotionChecksHandler),
+    (r"/models/([^/]+)/promotions", PromotionsHandler),
     (r"/me", MeHandler),
     (r"/users", UsersHandler),
     (r"/comments", CommentsHandler),
@@ -101,6 +109,10 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (r"/deployments/([^/]+)/metrics", DeploymentMetricsHandler),
     (r"/deployments/([^/]+)/key", DeploymentKeyHandler),
     (r"/deployments/([^/]+)/drift", DeploymentDriftHandler),
+    (r"/webhooks", WebhooksHandler),
+    (r"/webhooks/([^/]+)", WebhookHandler),
+    (r"/webhooks/([^/]+)/test", WebhookTestHandler),
+    (r"/webhooks/([^/]+)/deliveries", WebhookDeliveriesHandler),
 ]
 
 LOCAL_ONLY: set[type[ApiHandler]] = {VersionRestoreHandler, SettingsHandler, KernelBacklogHandler}

@@ -67,6 +67,8 @@ class RunState:
     kernel_session: str | None = None
     seq: int = 0
     repo: dict[str, str] | None = None  # the notebook's git identity (environment.py)
+    # A headless run's fields (origin, parameters, ci: headless/runner.py); None interactive.
+    headless: dict[str, Any] | None = None
 
 
 @dataclass
@@ -79,6 +81,7 @@ class KernelState:
     repo: dict[str, str] | None = None
     run: RunState | None = None
     pending: dict[str, Pending] = field(default_factory=dict)
+    headless: dict[str, Any] | None = None  # set by `cellops run`: its runs carry it
     last_heard: float = 0.0  # monotonic time of the last message from the current kernel process
 
 
@@ -120,12 +123,14 @@ class Tracker:
         kernel_spec: dict[str, Any] | None,
         folder: str | None,
         repo: dict[str, str] | None = None,
+        headless: dict[str, Any] | None = None,
     ) -> None:
-        """A websocket opened on a kernel; remember what it belongs to."""
+        """A websocket opened on a kernel (or `cellops run` started one: ``headless`` holds
+        its run's origin, parameters and ci); remember what it belongs to."""
         state = self.kernels.get(kernel_id)
         if state is None:
             self.kernels[kernel_id] = KernelState(
-                kernel_id, notebook, user, kernel_spec, folder, repo
+                kernel_id, notebook, user, kernel_spec, folder, repo, headless=headless
             )
             return
         state.notebook, state.kernel_spec, state.folder = notebook, kernel_spec, folder
@@ -412,15 +417,16 @@ class Tracker:
 
     # -- kernel lifecycle -----------------------------------------------------------------------
 
-    def shutdown(self, kernel_id: str) -> None:
+    def shutdown(self, kernel_id: str, outcome: str | None = None) -> None:
+        """The kernel is gone; ``outcome`` (ok, error, timeout) ends a headless run."""
         state = self.kernels.pop(kernel_id, None)
         if state is not None:
-            self._end_run(state)
+            self._end_run(state, outcome)
         watcher = self.watchers.pop(kernel_id, None)
         if watcher is not None:
             watcher.close()
 
-    def _end_run(self, state: KernelState) -> None:
+    def _end_run(self, state: KernelState, outcome: str | None = None) -> None:
         at = now_iso()
         for pending in list(state.pending.values()):
             if not pending.replied:
@@ -429,7 +435,8 @@ class Tracker:
             self._emit_execution(pending)
         state.pending.clear()
         if state.run is not None:
-            self.emit({**self._run_record(state.run), "ended_at": at})
+            end = {"ended_at": at, **({"outcome": outcome} if outcome else {})}
+            self.emit({**self._run_record(state.run), **end})
             state.run = None
 
     def _start_run(self, state: KernelState) -> RunState:
@@ -441,6 +448,7 @@ class Tracker:
             kernel_spec=state.kernel_spec,
             started_at=now_iso(),
             repo=state.repo,
+            headless=state.headless,
         )
         state.run = run
         self.emit(self._run_record(run))
@@ -468,6 +476,7 @@ class Tracker:
             "source": self.source,
             "instance": self.instance,
             **(run.repo or {}),
+            **(run.headless or {}),
         }
 
     def run_git_record(self, run_key: str, git: dict[str, Any]) -> None:

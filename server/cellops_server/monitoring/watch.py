@@ -106,8 +106,9 @@ class Leadership:
     it. A replica that dies drops that connection, and with it the lock: another takes over
     on its next poll."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, key: int = LOCK_KEY) -> None:
         self.engine = engine
+        self.key = key  # one lock per background duty (drift watching, webhooks)
         self.conn: sa.Connection | None = None
 
     def held(self) -> bool:
@@ -122,7 +123,7 @@ class Leadership:
         except sa.exc.SQLAlchemyError:
             return False
         try:
-            got = conn.scalar(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY})
+            got = conn.scalar(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key})
         except sa.exc.SQLAlchemyError:
             got = False
         if got:

@@ -276,6 +276,19 @@ class Registry:
         """Point ``alias`` at version ``number``. A protected alias moves only if the
         version passes the policy's rules, evaluated here under the model row's lock (which
         review writes take too), or if an admin ``caller`` overrides with a reason."""
+        self.move_alias(name, alias, number, caller, override)
+        return self.get_model(name)
+
+    def move_alias(
+        self,
+        name: str,
+        alias: str,
+        number: int,
+        caller: TeamUser | None = None,
+        override: str | None = None,
+    ) -> Any:
+        """``set_alias``'s move, answering the policy's verdict (review/policy.py
+        MoveVerdict: every rule evaluated); POST /models/{name}/promotions moves this way."""
         check_alias(alias)
         with self._write() as conn:
             self._lock_existing(conn, name)
@@ -288,10 +301,10 @@ class Registry:
                     f"pointing the alias {alias!r} at it",
                     [],
                 )
-            _policy().check_move(conn, model_id, name, alias, number, caller, override)
+            verdict = _policy().check_move(conn, model_id, name, alias, number, caller, override)
             self._point_alias(conn, model_id, alias, number)
             self._touch(conn, model_id)
-        return self.get_model(name)
+        return verdict
 
     def delete_alias(self, name: str, alias: str, caller: TeamUser | None = None) -> None:
         """Remove an alias; a protected one only by an admin ``caller`` (NotAllowed)."""

@@ -14,11 +14,16 @@ themselves after a restart and several backends can share one PostgreSQL.
   pickle is never loaded.
 - ``protocols.py``: Open Inference Protocol v2 and MLflow scoring bodies to arrays and
   predictions back to bodies, with input checked against the version's signature.
-- ``router.py``: the serving listener, one process (``python -m cellops_server.serving``):
-  HTTP, keys, routing by traffic split, Prometheus ``/metrics``, per-minute metrics into the
-  store, 503 + Retry-After while no worker is ready. It never runs a model.
-- ``worker.py``: inference processes the router starts, feeds over a socket and restarts;
-  a worker loads models (loading.py), decodes, predicts and encodes (protocols.py).
+- ``endpoints.py``: the HTTP surface (OIP v2, MLflow scoring, health, ``/metrics``), keys and
+  member tokens, the version picked by the traffic split; used by workers and the router.
+- ``router.py``: one process (``python -m cellops_server.serving``): owns the listening
+  socket and hands each connection to a worker; starts, restarts and feeds the workers
+  (what to load, what each deployment serves); Prometheus ``/metrics``, per-minute metrics
+  and samples into the store; answers 503 + Retry-After while no worker can. It never runs
+  a model.
+- ``worker.py``: inference processes: each answers the connections it is handed (HTTP,
+  keys, decode, predict, encode) in its own process, so a request crosses no second
+  process; a crash costs 503s, answered by the router on the worker's connections.
 - ``supervisor.py``: starts and restarts the router process, from the Jupyter server
   extension (embedded mode, when the first deployment exists) or `cellops serve
   --serving-port` (team mode).

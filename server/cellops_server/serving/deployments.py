@@ -12,6 +12,10 @@ serves is resolved when read (``desired``, ``get``), so moving the alias moves t
 deployment without a write here: the router sees the new version on its next poll.
 
 Keys: ``secrets.token_urlsafe(32)``, shown once; only their sha256 is stored.
+
+A model's policy may let deployments serve only versions holding one alias
+(``deploy_requires_alias``): creating and changing a deployment ask ``check_deploy`` under
+the same lock, so the alias cannot move between the check and the write.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sqlalchemy as sa
 
 from ..registry.names import check_alias, check_model_name
 from ..review.activity import record_activity
+from ..review.policy import check_deploy
 from ..schemas import (
     Deployment,
     DeploymentCreate,
@@ -216,6 +221,7 @@ class Deployments:
             else:
                 version = _latest_servable(conn, model_id, body.model)
             _check_servable(conn, model_id, body.model, version)
+            check_deploy(conn, model_id, body.model, [version], body.alias)
             deployment_id = conn.execute(
                 sa.insert(deployments)
                 .values(
@@ -413,6 +419,7 @@ class Deployments:
             traffic = [{"version": body.version, "percent": 100}]
             if row.alias is None and traffic == current:
                 return None
+            check_deploy(conn, row.model_id, model, [body.version], None)
             was = _primary(current)
             event = "rolled_back" if body.version < was else "version_changed"
             return {"alias": None, "traffic": traffic}, event, {"from": was, "to": body.version}
@@ -421,6 +428,7 @@ class Deployments:
             version = _alias_version(conn, row.model_id, model, body.alias)
             if row.alias == body.alias:
                 return None
+            check_deploy(conn, row.model_id, model, [version], body.alias)
             traffic = [{"version": version, "percent": 100}]
             data = {"alias": body.alias, "version": version, "from": _primary(current)}
             return {"alias": body.alias, "traffic": traffic}, "alias_followed", data
@@ -428,6 +436,7 @@ class Deployments:
             traffic = _check_traffic(conn, row.model_id, model, body.traffic)
             if row.alias is None and traffic == current:
                 return None
+            check_deploy(conn, row.model_id, model, [s["version"] for s in traffic], None)
             data = {"traffic": traffic, "from": current}
             return {"alias": None, "traffic": traffic}, "traffic_changed", data
         assert body.public is not None

@@ -14,6 +14,7 @@ after it on that connection is processed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import deque
@@ -30,6 +31,9 @@ log = logging.getLogger("cellops.serving.http")
 MAX_HEAD = 64 * 1024  # request line + headers
 MAX_BODY = 64 * 1024 * 1024
 HEAD_TIMEOUT = 10.0  # seconds a client has to send a whole head (slow-loris guard)
+# A body must arrive at this many bytes a second on average, after a first HEAD_TIMEOUT
+# (Apache's mod_reqtimeout defaults): a body trickled slower holds a connection for nothing.
+MIN_BODY_RATE = 500
 MAX_QUEUED = 16  # pipelined requests waiting before reading pauses
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -51,6 +55,17 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def raise_open_files_limit() -> None:
+    """Every open connection is a descriptor in the router and one in a worker: allow as
+    many as the hard limit does, rather than the usual soft 1,024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def json_response(status: int, value: Any, **headers: str) -> Response:
     return Response(status, json.dumps(value).encode(), headers=headers)
 
@@ -59,7 +74,8 @@ def error(status: int, message: str, **headers: str) -> Response:
     return json_response(status, {"error": message}, **headers)
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+# A handler answers at once (a Response) or when an awaitable completes.
+Handler = Callable[[Request], "Response | Awaitable[Response]"]
 
 _STATUS_LINES: dict[int, bytes] = {}
 _METHODS: dict[bytes, str] = {}
@@ -103,9 +119,23 @@ class _Refused(Exception):
 class HttpProtocol(asyncio.Protocol):
     """One client connection. llhttp calls the ``on_*`` methods while ``feed_data`` runs."""
 
-    def __init__(self, handler: Handler, *, head_timeout: float = HEAD_TIMEOUT) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        head_timeout: float = HEAD_TIMEOUT,
+        min_body_rate: float = MIN_BODY_RATE,
+        close_after_answer: bool = False,
+        max_requests: int | None = None,
+    ) -> None:
         self.handler = handler
+        self.close_after_answer = close_after_answer  # one request per connection
+        # After this many answers the connection is closed (Connection: close), so a
+        # long-lived client reconnects now and then and its load can move to another
+        # worker (nginx's keepalive_requests).
+        self.requests_left = max_requests
         self.head_timeout = head_timeout
+        self.min_body_rate = min_body_rate
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.loop = asyncio.get_running_loop()  # made by the loop's protocol factory
@@ -131,6 +161,8 @@ class HttpProtocol(asyncio.Protocol):
         self.headers: dict[str, str] = {}
         self.body: list[bytes] = []
         self.body_size = 0
+        self.in_body = False  # between the head and the end of the message
+        self.body_started = 0.0
         self.expect = False  # owes a 100 Continue once earlier requests are answered
         self.upgrade = False
 
@@ -139,7 +171,7 @@ class HttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.head_started = self.loop.time()
-        self.timer = self.loop.call_later(self.head_timeout, self._check_head)
+        self.timer = self.loop.call_later(self.head_timeout, self._check_slow)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -213,6 +245,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        self.in_body = True  # until on_message_complete, at once for a request without one
+        self.body_started = self.loop.time()
         parser = self.parser
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
@@ -245,7 +279,7 @@ class HttpProtocol(asyncio.Protocol):
         self.body.append(body)
 
     def on_message_complete(self) -> None:
-        self.expect = False
+        self.expect = self.in_body = False
         body = b"".join(self.body)
         keep_alive = self.parser.should_keep_alive() and not self.upgrade
         self.queue.append(
@@ -292,8 +326,16 @@ class HttpProtocol(asyncio.Protocol):
                 return
             request, self.keep_alive = item
             self.queued_bytes -= len(request.body)
-            self.busy = True
-            self.loop.create_task(self.handler(request)).add_done_callback(self._done)
+            try:
+                answer = self.handler(request)
+            except Exception:
+                log.exception("request handler failed")
+                answer = error(500, _INTERNAL)
+            if isinstance(answer, Response):  # answered at once: no task, no extra loop turn
+                self._answered(answer)
+            else:
+                self.busy = True
+                self.loop.create_task(answer).add_done_callback(self._done)  # type: ignore[arg-type]
         if self.paused and len(queue) < MAX_QUEUED // 2 and self.queued_bytes <= MAX_BODY // 2:
             self.paused = False
             if not self.closing:
@@ -308,12 +350,19 @@ class HttpProtocol(asyncio.Protocol):
             response = error(500, _INTERNAL)
         else:
             response = task.result()
-        self._send(response, self.keep_alive)
-        if self.closing:
-            return
-        self._next()
-        if self.expect and not self.busy and not self.queue and self.transport is not None:
+        self._answered(response)
+        if not self.closing:
+            self._next()
+
+    def _answered(self, response: Response) -> None:
+        keep_alive = self.keep_alive and not self.close_after_answer
+        if self.requests_left is not None:
+            self.requests_left -= 1
+            keep_alive = keep_alive and self.requests_left > 0
+        self._send(response, keep_alive)
+        if self.expect and not self.queue and not self.closing and self.transport is not None:
             self.expect = False
+            self.body_started = self.loop.time()  # the client waited for this to send it
             self.transport.write(CONTINUE)
 
     def _send(self, response: Response, keep_alive: bool) -> None:
@@ -325,17 +374,27 @@ class HttpProtocol(asyncio.Protocol):
             self.queue.clear()
             self.transport.close()
 
-    def _check_head(self) -> None:
-        """Close a connection whose head has been arriving for longer than ``head_timeout``."""
+    def _check_slow(self) -> None:
+        """Close a connection whose head has been arriving for longer than ``head_timeout``,
+        or whose body arrives slower than ``min_body_rate`` after that long (408)."""
         if self.closing:
             return
-        waited = self.loop.time() - self.head_started
-        if self.in_head and not self.paused and not self.stopped and not self.busy:
-            if waited >= self.head_timeout:
-                self._fail(error(408, f"no complete request head within {self.head_timeout:g} s"))
+        delay = self.head_timeout
+        if not self.paused and not self.stopped and not self.busy and not self.expect:
+            now = self.loop.time()
+            if self.in_head:
+                left = self.head_started + self.head_timeout - now
+                slow = f"no complete request head within {self.head_timeout:g} s"
+            elif self.in_body:
+                allowed = self.head_timeout + self.body_size / self.min_body_rate
+                left = self.body_started + allowed - now
+                slow = f"the body arrives slower than {self.min_body_rate:g} bytes a second"
+            else:
+                left = delay  # idle between requests: keep-alive is not timed
+                slow = ""
+            if left <= 0:
+                self._fail(error(408, slow))
                 self._next()
                 return
-            delay = self.head_timeout - waited
-        else:
-            delay = self.head_timeout
-        self.timer = self.loop.call_later(delay, self._check_head)
+            delay = left
+        self.timer = self.loop.call_later(delay, self._check_slow)

@@ -1,12 +1,25 @@
-"""The serving listener (``python -m cellops_server.serving``): HTTP, keys, routing by
-traffic split, Prometheus ``/metrics``, per-minute metrics into the store. It never runs a
-model: workers (worker.py) do, behind a socketpair each, so a crashing model never takes
-the listener down.
+"""The serving router (``python -m cellops_server.serving``): it owns the listening socket,
+starts and restarts the worker processes, tells them what to serve, and keeps the books.
 
-Monitoring: per request it decides whether to sample (``--sample-rate``, at most
-``--samples-per-second`` per deployment); only a sampled request's worker sends back its
-first rows and their predictions, which stats.py writes to the store off the request path.
-``--no-monitoring`` records nothing at all (no counts, minutes or samples).
+Connections: the router accepts each one and hands it to a worker (``send_fds`` over a
+Unix socket), which answers every request on it in its own process (worker.py,
+endpoints.py): one process per request, no second hop. The router keeps its own descriptor
+of every connection it handed over: if the worker dies, the router answers 503 +
+Retry-After on each of them instead of a dropped connection. While no worker is ready, the
+router answers connections itself (503 + Retry-After for inference, then it closes them, so
+a client's next connection reaches a worker).
+
+What is served: the desired state is polled from the store (deployments.desired); a
+version takes traffic once every ready worker has loaded and checked it, then the router
+sends the workers the new table (keys, traffic split) and unloads what nothing routes to.
+A version that keeps killing its worker (loading or predicting) fails its deployment; the
+worker writes the version it is predicting with into 4 shared bytes, read after its death;
+crashes.py decides when a version is to blame.
+
+Monitoring: workers send their outcome counts and sampled rows every few hundred
+milliseconds; the router holds the Prometheus registry (``/metrics``, after asking every
+worker for what it has not sent yet), the per-minute metrics and the samples, written to
+the store off the request path (stats.py). ``--no-monitoring`` records nothing at all.
 """
 
 from __future__ import annotations
@@ -14,12 +27,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import hmac
 import itertools
+import json
 import logging
+import mmap
 import os
-import random
-import re
 import signal
 import socket
 import struct
@@ -36,23 +48,20 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from . import deployments as domain
-from .http import HttpProtocol, Request, Response, error, json_response
+from .crashes import CrashBook
+from .endpoints import RETRY, Endpoints, Key, Route, Served
+from .http import HttpProtocol, Response, error, raise_open_files_limit, render
 from .metrics import BUCKETS
 from .stats import MinuteStats, Samples
 from .wire import decode, encode
+from .worker import CONN_ID, SLOT, TOKEN_TTL
 
 log = logging.getLogger("cellops.serving")
 
-Key = tuple[str, int]  # (deployment, version)
-RETRY = {"Retry-After": "1"}
 POLL_INTERVAL = 0.5
-TOKEN_TTL = 1.0
-LOAD_CRASHES = 2  # a version that kills its worker this often while loading has failed
-SERVE_CRASHES = 3  # ... or this often within CRASH_WINDOW while serving
-CRASH_WINDOW = 60.0
-
-_V2 = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/infer|/ready)?$")
-_MLFLOW = re.compile(r"^/deployments/([^/]+)/(invocations|ping)$")
+FLUSH_WAIT = 1.0  # seconds /metrics waits for the workers' unsent counts
+LINGER = 2.0  # seconds an orphaned connection may take to read its 503 before it is closed
+ACCEPTS_PER_TURN = 64
 
 
 # -- workers ----------------------------------------------------------------------------------
@@ -62,71 +71,49 @@ class WorkerGone(Exception):
     pass
 
 
+Reply = tuple[dict[str, Any], bytes]
+
+
 @dataclass(eq=False)
 class Worker:
-    """One worker process and the router's end of its socket."""
+    """One worker process: the router's ends of its control and handoff sockets, its slot,
+    and the connections it was handed."""
 
     index: int
     proc: subprocess.Popen[bytes]
     writer: asyncio.StreamWriter
+    handoff: socket.socket
+    slot: mmap.mmap
     started: float
     ready: bool = False  # said hello: imports done
     loaded: set[Key] = field(default_factory=set)
     loading: set[Key] = field(default_factory=set)
-    inflight: int = 0
-    pending: dict[int, tuple[asyncio.Future[tuple[dict[str, Any], bytes]], Key | None, str]] = (
-        field(default_factory=dict)
-    )
+    pending: dict[int, tuple[asyncio.Future[Reply], Key | None, str]] = field(default_factory=dict)
+    conns: dict[int, socket.socket] = field(default_factory=dict)  # handed over, still open
     alive: bool = True
 
-    def send(
-        self, header: dict[str, Any], body: bytes = b"", key: Key | None = None
-    ) -> asyncio.Future[tuple[dict[str, Any], bytes]]:
-        fut: asyncio.Future[tuple[dict[str, Any], bytes]] = (
-            asyncio.get_running_loop().create_future()
-        )
+    def send(self, header: dict[str, Any], body: bytes = b"") -> None:
+        if self.alive:
+            self.writer.write(encode(header, body))
+
+    def ask(self, header: dict[str, Any], key: Key | None = None) -> asyncio.Future[Reply]:
+        fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         if not self.alive:
             fut.set_exception(WorkerGone())
             return fut
         ident = next(_ids)
-        header["id"] = ident
         self.pending[ident] = (fut, key, header["op"])
-        self.writer.write(encode(header, body))
+        self.send({**header, "id": ident})
         return fut
+
+    def busy_with(self) -> int:
+        """The slot id of the version being predicted with (0: none)."""
+        return SLOT.unpack_from(self.slot)[0]
 
 
 _ids = itertools.count(1)
+_conn_ids = itertools.count(1)
 SPARE = -1  # the index of the warm spare worker
-
-
-# -- what is served ---------------------------------------------------------------------------
-
-
-@dataclass
-class Route:
-    """What takes a deployment's traffic now."""
-
-    versions: tuple[Any, ...]  # ServedVersion, percent > 0 first
-    cumulative: list[tuple[float, int]]
-
-    @classmethod
-    def of(cls, versions: tuple[Any, ...]) -> Route:
-        total, cumulative = 0.0, []
-        for v in versions:
-            if v.percent > 0:
-                total += v.percent
-                cumulative.append((total, v.version))
-        return cls(versions, cumulative)
-
-    def pick(self) -> int:
-        r = random.random() * self.cumulative[-1][0]
-        for edge, version in self.cumulative:
-            if r < edge:
-                return version
-        return self.cumulative[-1][1]
-
-    def has(self, version: int) -> bool:
-        return any(v.version == version for v in self.versions)
 
 
 @dataclass
@@ -135,6 +122,23 @@ class Deployment:
     route: Route | None = None
     reported: tuple[Any, ...] | None = None  # what was last written, to write changes only
     failed: dict[Key, str] = field(default_factory=dict)
+    routed: dict[Key, Any] = field(default_factory=dict)  # the route's versions (artifact...)
+
+    def served(self) -> Served:
+        d = self.desired
+        why = next(iter(self.failed.values()), None) if self.route is None else None
+        return Served(
+            name=d.name,
+            public=d.public,
+            key_sha256=d.key_sha256,
+            versions=tuple((v.version, v.percent, v.signature) for v in d.versions),
+            route=self.route,
+            why=why,
+        )
+
+
+def split_of(versions: tuple[Any, ...]) -> tuple[tuple[int, int], ...]:
+    return tuple((v.version, v.percent) for v in versions)
 
 
 # -- the router -------------------------------------------------------------------------------
@@ -142,12 +146,32 @@ class Deployment:
 
 @dataclass(frozen=True)
 class Monitoring:
-    """What the router records of requests. Off: no Prometheus counts, per-minute metrics
-    or samples (the serving cost of monitoring, measured by benchmarks/serving.py)."""
+    """What is recorded of requests. Off: no Prometheus counts, per-minute metrics or samples
+    (the serving cost of monitoring, measured by benchmarks/serving.py)."""
 
     enabled: bool = True
     sample_rate: float = 1.0  # share of requests sampled for drift (0: none)
     samples_per_second: int = 10  # most sampled requests per deployment and second
+
+
+class RouterEndpoints(Endpoints):
+    """The router's own answers, while no worker is ready: it holds no model."""
+
+    def __init__(self, router: Router) -> None:
+        super().__init__(router.member_token)
+        self.router = router
+
+    def holds(self, key: Key) -> bool:
+        return False
+
+    async def check_member(self, token: str) -> bool:
+        return await self.router.is_member(token)
+
+    def record(self, name: str, version: int, status: int, seconds: float) -> None:
+        self.router.count(name, version, status, seconds)
+
+    async def metrics(self) -> Response:
+        return await self.router.scrape()
 
 
 class Router:
@@ -169,24 +193,26 @@ class Router:
         self.spare: Worker | None = None  # started, imports done, no models: takes over a dead one
         self._young = 0
         self.deployments: dict[str, Deployment] = {}
-        self.crashes: dict[Key, list[float]] = {}
-        self.load_crashes: dict[Key, int] = {}
+        self.crashes = CrashBook()
+        self.slots: dict[Key, int] = {}  # a version's slot id (what a worker writes when busy)
+        self.slot_keys: dict[int, Key] = {}
         self.member_token = os.environ.get("CELLOPS_SERVING_MEMBER_TOKEN", "")
         self.tokens: dict[str, tuple[float, bool]] = {}
-        self.monitoring = monitoring.enabled
+        self.monitoring = monitoring
         self.stats = MinuteStats(self.engine)
         self.samples: Samples | None = None
         if monitoring.enabled and monitoring.sample_rate > 0:
-            self.samples = Samples(
-                self.engine, monitoring.sample_rate, monitoring.samples_per_second
-            )
+            self.samples = Samples(self.engine, monitoring.samples_per_second)
         # Monitoring off: the registry stays empty, /metrics answers no series.
         self.registry = CollectorRegistry()
         if monitoring.enabled:
             self._metrics()
         self._children: dict[tuple[str, int, int], tuple[Any, Any, Any]] = {}
+        self.endpoints = RouterEndpoints(self)
+        self._published = ""
         self._stopping = False
-        self._tasks: set[asyncio.Future[None]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self.listener: socket.socket | None = None
 
     def _metrics(self) -> None:
         labels = ("deployment", "version")
@@ -210,33 +236,43 @@ class Router:
             registry=self.registry,
         )
 
+    def _spawn_task(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)  # keep a reference until done
+        task.add_done_callback(self._tasks.discard)
+
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, host: str, port: int) -> asyncio.Server:
-        loop = asyncio.get_running_loop()
+    async def start(self, host: str, port: int) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.listener = _listen(host, port)
         for i in range(self.worker_count):
             self._spawn(i)
         if self.spares:
             self._spawn(SPARE)
-        server = await loop.create_server(
-            lambda: HttpProtocol(self.handle), host, port, reuse_address=True, backlog=1024
-        )
-        if self.monitoring:
+        self.loop.add_reader(self.listener.fileno(), self._accept)
+        if self.monitoring.enabled:
             self.stats.start()
         if self.samples is not None:
             self.samples.start()
         self._poller = asyncio.ensure_future(self._poll_forever())
-        return server
 
     async def stop(self) -> None:
         self._stopping = True
         self._poller.cancel()
+        if self.listener is not None:
+            self.loop.remove_reader(self.listener.fileno())
+            self.listener.close()
         live = [w for w in [*self.workers, self.spare] if w is not None and w.alive]
         for w in live:
             w.writer.close()  # at end of stream a worker exits
+            w.handoff.close()
         await asyncio.sleep(0.05)  # the transports close on the loop
-        await asyncio.get_running_loop().run_in_executor(None, _reap, [w.proc for w in live])
-        if self.monitoring:
+        await self.loop.run_in_executor(None, _reap, [w.proc for w in live])
+        for w in live:
+            for conn in w.conns.values():
+                conn.close()
+        if self.monitoring.enabled:
             self.stats.stop()
         if self.samples is not None:
             self.samples.stop()  # writes what is left
@@ -244,24 +280,48 @@ class Router:
 
     def _spawn(self, index: int) -> None:
         ours, theirs = socket.socketpair()
+        hand, handed = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        slot_fd = os.memfd_create("cellops-worker-slot")
+        os.ftruncate(slot_fd, SLOT.size)
+        m = self.monitoring
         cmd = [
             sys.executable,
             "-m",
             "cellops_server.serving.worker",
-            "--fd",
+            "--control",
             str(theirs.fileno()),
+            "--handoff",
+            str(handed.fileno()),
+            "--slot",
+            str(slot_fd),
             "--artifacts",
             self.artifacts,
+            "--sample-rate",
+            repr(m.sample_rate),
+            "--samples-per-second",
+            str(m.samples_per_second),
         ]
-        proc = subprocess.Popen(cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        if not m.enabled:
+            cmd.append("--no-monitoring")
+        fds = (theirs.fileno(), handed.fileno(), slot_fd)
+        proc = subprocess.Popen(cmd, pass_fds=fds, stdin=subprocess.DEVNULL)
         theirs.close()
-        task = asyncio.ensure_future(self._attach(index, proc, ours))
-        self._tasks.add(task)  # keep a reference until done
-        task.add_done_callback(self._tasks.discard)
+        handed.close()
+        slot = mmap.mmap(slot_fd, SLOT.size)
+        os.close(slot_fd)
+        hand.setblocking(False)
+        self._spawn_task(self._attach(index, proc, ours, hand, slot))
 
-    async def _attach(self, index: int, proc: subprocess.Popen[bytes], sock: socket.socket) -> None:
+    async def _attach(
+        self,
+        index: int,
+        proc: subprocess.Popen[bytes],
+        sock: socket.socket,
+        handoff: socket.socket,
+        slot: mmap.mmap,
+    ) -> None:
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=2**20)
-        worker = Worker(index, proc, writer, time.monotonic())
+        worker = Worker(index, proc, writer, handoff, slot, time.monotonic())
         if index == SPARE:
             self.spare = worker
         else:
@@ -279,28 +339,65 @@ class Router:
         await self._on_death(worker)
 
     def _on_frame(self, worker: Worker, header: dict[str, Any], body: bytes) -> None:
-        if header.get("op") == "hello":
+        op = header.get("op")
+        if op == "report":
+            self._take_report(worker, body)
+        reply = header.get("reply")
+        if reply is not None:
+            fut, _, _ = worker.pending.pop(reply, (None, None, None))
+            if fut is not None and not fut.done():
+                fut.set_result((header, body))
+        elif op == "hello":
             worker.ready = True
             log.info("worker %d ready (pid %s)", worker.index, header.get("pid"))
+            self._publish(force=worker)
             self._reconcile()
-            return
-        fut, _, _ = worker.pending.pop(header.get("id"), (None, None, None))
-        if fut is not None and not fut.done():
-            fut.set_result((header, body))
+        elif op == "metrics":
+            self._spawn_task(self._answer_metrics(worker, header["id"]))
+        elif op == "member":
+            self._spawn_task(self._answer_member(worker, header["id"], str(header.get("token"))))
+
+    async def _answer_metrics(self, worker: Worker, ident: int) -> None:
+        response = await self.scrape(asker=worker)
+        worker.send({"reply": ident, "content_type": response.content_type}, response.body)
+
+    async def _answer_member(self, worker: Worker, ident: int, token: str) -> None:
+        worker.send({"reply": ident, "ok": await self.is_member(token)})
+
+    def _take_report(self, worker: Worker, body: bytes) -> None:
+        report = json.loads(body)
+        for name, version, status, seconds in report.get("counts", ()):
+            self.count(name, version, status, seconds)
+        if self.samples is not None:
+            for name, version, rows, predictions in report.get("samples", ()):
+                self.samples.add(name, version, rows, predictions)
+        for conn_id in report.get("closed", ()):
+            conn = worker.conns.pop(conn_id, None)
+            if conn is not None:
+                conn.close()
 
     async def _on_death(self, worker: Worker) -> None:
         worker.alive = False
         worker.ready = False
         worker.writer.close()
-        code = await asyncio.get_running_loop().run_in_executor(None, worker.proc.wait)
+        worker.handoff.close()
+        died = time.monotonic()  # when it was seen: the deaths of one kill are close together
+        busy = self.slot_keys.get(worker.busy_with())
+        for conn in worker.conns.values():  # answered 503 rather than dropped
+            self._spawn_task(self._orphan(conn))
+        worker.conns.clear()
+        code = await self.loop.run_in_executor(None, worker.proc.wait)
         if self._stopping:
             return
         log.warning("worker %d (pid %d) exited with %s", worker.index, worker.proc.pid, code)
-        now = time.monotonic()
-        # One death is one crash of each version it was loading or predicting with, however
-        # many requests were in flight (eight requests on a killed worker are not eight crashes).
-        for key, op in {(key, op) for _, key, op in worker.pending.values() if key is not None}:
-            self._note_crash(key, op, code, now)
+        # One death is one crash of each version it was loading or predicting with.
+        crashed = {(key, op) for _, key, op in worker.pending.values() if key is not None}
+        if busy is not None:
+            crashed.add((busy, "infer"))
+        for key, op in crashed:
+            reason = self.crashes.note(key, op, code, died)
+            if reason is not None:
+                self._fail(key, reason)
         for fut, _, _ in worker.pending.values():
             if not fut.done():
                 fut.set_exception(WorkerGone())
@@ -314,32 +411,14 @@ class Router:
             # a cold start takes seconds on a busy machine.
             spare.index, self.spare = slot, None
             self.workers[slot] = spare
-            self._reconcile()
             slot = SPARE
+        self._reconcile()
         # Restart at once, slower when it keeps dying young (an import that fails, say).
-        young = now - worker.started < 2.0
+        young = died - worker.started < 2.0
         self._young = self._young + 1 if young else 0
         await asyncio.sleep(min(0.05 * 2**self._young, 3.0) if young else 0)
         if not self._stopping:
             self._spawn(slot)
-
-    def _note_crash(self, key: Key, op: str, code: int | None, now: float) -> None:
-        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        if op == "load":
-            self.load_crashes[key] = self.load_crashes.get(key, 0) + 1
-            if self.load_crashes[key] >= LOAD_CRASHES:
-                self._fail(
-                    key, f"version {key[1]} crashes its worker process while loading ({how})"
-                )
-            return
-        recent = [t for t in self.crashes.get(key, []) if now - t < CRASH_WINDOW] + [now]
-        self.crashes[key] = recent
-        if len(recent) >= SERVE_CRASHES:
-            self._fail(
-                key,
-                f"version {key[1]} crashed its worker process {len(recent)} times in a minute "
-                f"while predicting ({how}); roll back or deploy another version",
-            )
 
     def _fail(self, key: Key, reason: str) -> None:
         dep = self.deployments.get(key[0])
@@ -349,14 +428,71 @@ class Router:
         if dep.route is not None and dep.route.has(key[1]):
             dep.route = None  # stop sending requests that kill workers
         self._report(dep, "failed", reason)
+        self._publish()
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        assert self.listener is not None
+        for _ in range(ACCEPTS_PER_TURN):
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of descriptors, say: the backlog waits
+                log.warning("accept failed: %s", exc)
+                return
+            conn.setblocking(False)
+            if conn.family != socket.AF_UNIX:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._place(conn)
+
+    def _place(self, conn: socket.socket) -> None:
+        """Hand ``conn`` to the worker with the fewest connections among those holding every
+        version that takes traffic; while none does, answer it here (503, then close)."""
+        routed = self._routed_keys()
+        able = [w for w in self.workers if w is not None and w.ready and routed <= w.loaded]
+        if able:
+            worker = min(able, key=lambda w: len(w.conns))
+            conn_id = next(_conn_ids)
+            try:
+                socket.send_fds(worker.handoff, [CONN_ID.pack(conn_id)], [conn.fileno()])
+            except OSError as exc:  # its queue is full, or it just died
+                log.warning("cannot hand a connection to worker %d: %s", worker.index, exc)
+            else:
+                worker.conns[conn_id] = conn
+                return
+        self._spawn_task(self._serve_here(conn))
+
+    async def _serve_here(self, conn: socket.socket) -> None:
+        def protocol() -> HttpProtocol:
+            return HttpProtocol(self.endpoints.handle, close_after_answer=True)
+
+        try:
+            await self.loop.connect_accepted_socket(protocol, conn)
+        except OSError:
+            conn.close()
+
+    async def _orphan(self, conn: socket.socket) -> None:
+        try:
+            await self.loop.connect_accepted_socket(Orphan, conn)
+        except OSError:
+            conn.close()
+
+    def _routed_keys(self) -> set[Key]:
+        return {
+            (name, v)
+            for name, dep in self.deployments.items()
+            if dep.route is not None
+            for v in dep.route.versions()
+        }
 
     # -- desired state -----------------------------------------------------------------------
 
     async def _poll_forever(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             try:
-                wanted = await loop.run_in_executor(None, domain.desired, self.engine)
+                wanted = await self.loop.run_in_executor(None, domain.desired, self.engine)
             except Exception as exc:  # the store is down: keep serving what we serve
                 log.warning("cannot read deployments: %s", exc)
             else:
@@ -387,6 +523,13 @@ class Router:
             d = dep.desired
             target = {(d.name, v.version): v for v in d.versions}
             failed = [dep.failed[k] for k in target if k in dep.failed]
+            # What takes traffic now comes first: a restarted worker serves it again while
+            # the wanted versions load, and after they have failed.
+            for key, v in dep.routed.items():
+                if dep.route is not None and key not in dep.failed:
+                    for w in ready:
+                        if key not in w.loaded and key not in w.loading:
+                            self._load(w, dep, key, v)
             if not any(v.percent > 0 for v in d.versions):
                 self._report(dep, "failed", "none of its versions exists any more: deploy one")
             elif failed:
@@ -400,7 +543,8 @@ class Router:
                     self._switch(dep)
             needed.update(target)
             if dep.route is not None:
-                needed.update((d.name, v.version) for v in dep.route.versions)
+                needed.update((d.name, v) for v in dep.route.versions())
+        self._publish()  # the new routes reach every worker before any unload
         for w in ready:
             for key in list(w.loaded - needed):
                 w.loaded.discard(key)
@@ -408,14 +552,19 @@ class Router:
 
     def _load(self, worker: Worker, dep: Deployment, key: Key, v: Any) -> None:
         worker.loading.add(key)
+        slot = self.slots.get(key)
+        if slot is None:
+            slot = self.slots[key] = len(self.slots) + 1
+            self.slot_keys[slot] = key
         header = {
             "op": "load",
             "deployment": key[0],
             "version": key[1],
             "sha256": v.artifact,
             "signature": v.signature,
+            "slot": slot,
         }
-        fut = worker.send(header, key=key)
+        fut = worker.ask(header, key=key)
         fut.add_done_callback(lambda f: self._loaded(worker, dep, key, f))
 
     def _loaded(self, worker: Worker, dep: Deployment, key: Key, fut: asyncio.Future[Any]) -> None:
@@ -425,7 +574,7 @@ class Router:
         header, _ = fut.result()
         if header.get("ok"):
             worker.loaded.add(key)
-            self.load_crashes.pop(key, None)
+            self.crashes.loaded(key)
         else:
             reason = f"version {key[1]} cannot be served: {header.get('error')}"
             dep.failed[key] = reason
@@ -433,10 +582,30 @@ class Router:
 
     def _switch(self, dep: Deployment) -> None:
         d = dep.desired
-        if dep.route is None or dep.route.versions != tuple(d.versions):
-            dep.route = Route.of(tuple(d.versions))
-            log.info("%s serves %s", d.name, [(v.version, v.percent) for v in d.versions])
+        split = split_of(d.versions)
+        if dep.route is None or dep.route.split != split:
+            dep.route = Route(split)
+            dep.routed = {(d.name, v.version): v for v in d.versions if dep.route.has(v.version)}
+            log.info("%s serves %s", d.name, list(split))
         self._report(dep, "ready", None)
+
+    def _publish(self, force: Worker | None = None) -> None:
+        """Send every worker what is served (keys, splits), when it changed."""
+        ready = sum(1 for w in self.workers if w is not None and w.ready)
+        table = [dep.served() for dep in self.deployments.values()]
+        self.endpoints.served = {s.name: s for s in table}
+        self.endpoints.ready_workers = ready
+        payload = {"workers": ready, "deployments": [s.to_wire() for s in table]}
+        text = json.dumps(payload, separators=(",", ":"))
+        if text != self._published:  # every ready worker (the spare too)
+            self._published = text
+            targets = [w for w in (*self.workers, self.spare) if w is not None and w.ready]
+        elif force is not None:  # a worker that just said hello
+            targets = [force]
+        else:
+            return
+        for w in targets:
+            w.send({"op": "routes", **payload})
 
     def _report(self, dep: Deployment, state: str, reason: str | None) -> None:
         d = dep.desired
@@ -444,158 +613,17 @@ class Router:
         if dep.reported == mark:
             return
         dep.reported = mark
-        loop = asyncio.get_running_loop()
         report = functools.partial(
             domain.report_state, self.engine, d.name, state, reason, generation=d.generation
         )
-        fut = loop.run_in_executor(None, report)
+        fut = self.loop.run_in_executor(None, report)
         fut.add_done_callback(lambda f: f.exception() and log.warning("report: %s", f.exception()))
 
-    # -- requests ----------------------------------------------------------------------------
+    # -- monitoring --------------------------------------------------------------------------
 
-    async def handle(self, request: Request) -> Response:
-        path = request.path
-        if path.startswith("/v2"):
-            if path == "/v2/health/live":
-                return json_response(200, {"live": True})
-            if path == "/v2/health/ready":
-                ready = sum(1 for w in self.workers if w is not None and w.ready)
-                if ready:
-                    return json_response(200, {"ready": True, "workers": ready})
-                return error(503, "no worker process is ready yet", **RETRY)
-            if path == "/v2":
-                return json_response(200, {"name": "cellops", "version": "1", "extensions": []})
-            m = _V2.match(path)
-            if m:
-                return await self._v2(request, m.group(1), m.group(2), m.group(3))
-        elif path.startswith("/deployments/"):
-            m = _MLFLOW.match(path)
-            if m:
-                return await self._mlflow(request, m.group(1), m.group(2))
-        elif path == "/metrics" and request.method == "GET":
-            return Response(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
-        return error(404, f"no endpoint at {path}")
-
-    async def _v2(
-        self, request: Request, name: str, version: str | None, op: str | None
-    ) -> Response:
-        dep = self.deployments.get(name)
-        if dep is None:
-            return error(404, f"no deployment named {name!r}")
-        pinned: int | None = None
-        if version is not None:
-            if not version.isdigit() or (dep.route is not None and not dep.route.has(int(version))):
-                served = [v.version for v in dep.desired.versions]
-                return error(404, f"{name} serves version(s) {served}, not {version!r}")
-            pinned = int(version)
-        if op == "/ready":
-            return self._readiness(dep, pinned, v2=True)
-        if op is None:
-            if request.method != "GET":
-                return error(405, "use GET for model metadata")
-            refused = await self._authorize(dep, request)
-            if refused is not None:
-                return refused
-            return self._metadata(dep, pinned)
-        if request.method != "POST":
-            return error(405, "use POST for inference")
-        return await self._infer(dep, request, "v2", pinned)
-
-    async def _mlflow(self, request: Request, name: str, op: str) -> Response:
-        dep = self.deployments.get(name)
-        if dep is None:
-            return error(404, f"no deployment named {name!r}")
-        if op == "ping":
-            return self._readiness(dep, None, v2=False)
-        if request.method != "POST":
-            return error(405, "use POST for invocations")
-        return await self._infer(dep, request, "mlflow", None)
-
-    def _readiness(self, dep: Deployment, pinned: int | None, v2: bool) -> Response:
-        name = dep.desired.name
-        if dep.route is None:
-            why = next(iter(dep.failed.values()), None) or f"{name} is starting"
-            return error(503, why, **RETRY)
-        versions = [pinned] if pinned is not None else [v.version for v in dep.route.versions]
-        if not all(self._candidates((name, v)) for v in versions):
-            return error(503, f"no worker is ready for {name} yet", **RETRY)
-        return json_response(200, {"name": name, "ready": True}) if v2 else Response(200, b"\n")
-
-    def _metadata(self, dep: Deployment, pinned: int | None) -> Response:
-        from .protocols import metadata_v2
-
-        d = dep.desired
-        versions = [v for v in d.versions if pinned is None or v.version == pinned]
-        if not versions:
-            return error(404, f"{d.name} does not serve version {pinned}")
-        main = max(versions, key=lambda v: v.percent)
-        return json_response(
-            200, metadata_v2(d.name, [v.version for v in versions], main.signature)
-        )
-
-    def _candidates(self, key: Key) -> list[Worker]:
-        return [w for w in self.workers if w is not None and w.ready and key in w.loaded]
-
-    async def _infer(
-        self, dep: Deployment, request: Request, protocol: str, pinned: int | None
-    ) -> Response:
-        started = time.perf_counter()
-        refused = await self._authorize(dep, request)
-        if refused is not None:
-            return refused
-        name = dep.desired.name
-        route = dep.route
-        if route is None:
-            why = next(iter(dep.failed.values()), None)
-            return error(503, why or f"{name} is starting; retry shortly", **RETRY)
-        version = pinned if pinned is not None else route.pick()
-        key = (name, version)
-        workers = self._candidates(key)
-        if not workers:
-            response = error(503, f"no worker is ready for {name} yet", **RETRY)
-        else:
-            sample = self.samples is not None and self.samples.wants(name)
-            worker = min(workers, key=_load)
-            response = await self._dispatch(worker, key, protocol, request, sample)
-        if self.monitoring:
-            self._count(name, version, response.status, time.perf_counter() - started)
-        return response
-
-    async def _dispatch(
-        self, worker: Worker, key: Key, protocol: str, request: Request, sample: bool = False
-    ) -> Response:
-        header: dict[str, Any] = {
-            "op": "infer",
-            "deployment": key[0],
-            "version": key[1],
-            "protocol": protocol,
-            "content_type": request.headers.get("content-type", ""),
-        }
-        if sample:  # the worker adds the request's first rows and their predictions
-            header["sample"] = True
-        icl = request.headers.get("inference-header-content-length")
-        if icl is not None:  # the binary tensor extension (tritonclient's binary_data=True)
-            if not icl.isdigit():
-                return error(400, "Inference-Header-Content-Length must be a byte count")
-            header["header_length"] = int(icl)
-        worker.inflight += 1
-        try:
-            reply, body = await worker.send(header, request.body, key=key)
-        except WorkerGone:
-            return error(503, "the worker serving this request stopped; retry", **RETRY)
-        finally:
-            worker.inflight -= 1
-        status = int(reply.get("status", 500))
-        if "error" in reply:
-            extra = RETRY if status == 503 else {}
-            return error(status, reply["error"], **extra)
-        taken = reply.get("sample")
-        if taken is not None and self.samples is not None:
-            self.samples.add(key[0], key[1], taken[0], taken[1])
-        headers = {**(reply.get("headers") or {}), "Cellops-Model-Version": str(key[1])}
-        return Response(status, body, reply.get("content_type") or "application/json", headers)
-
-    def _count(self, name: str, version: int, status: int, seconds: float) -> None:
+    def count(self, name: str, version: int, status: int, seconds: float) -> None:
+        if not self.monitoring.enabled:
+            return
         children = self._children.get((name, version, status))
         if children is None:
             v = str(version)
@@ -613,33 +641,32 @@ class Router:
         latency.observe(seconds)
         self.stats.add(name, version, seconds, failed)
 
-    # -- keys and member tokens --------------------------------------------------------------
+    async def scrape(self, asker: Worker | None = None) -> Response:
+        """``/metrics``, once every worker has sent the counts it holds (or a second passed)."""
+        if self.monitoring.enabled:
+            others = [
+                w.ask({"op": "flush"})
+                for w in self.workers
+                if w is not None and w.ready and w.alive and w is not asker
+            ]
+            if others:
+                await asyncio.wait(others, timeout=FLUSH_WAIT)
+                for fut in others:  # a worker that died meanwhile is no error here
+                    if fut.done() and not fut.cancelled():
+                        fut.exception()
+        return Response(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
 
-    async def _authorize(self, dep: Deployment, request: Request) -> Response | None:
-        d = dep.desired
-        if d.public:
-            return None
-        auth = request.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            return _unauthorized(d.name, "no key was sent")
-        if d.key_sha256 and domain.key_matches(d.key_sha256, token):
-            return None
-        if await self._is_member(token):
-            return None
-        return _unauthorized(d.name, "the key is not valid for this deployment")
+    # -- member tokens -----------------------------------------------------------------------
 
-    async def _is_member(self, token: str) -> bool:
-        if self.member_token:  # embedded mode: the Jupyter server's own token
-            return hmac.compare_digest(token.encode(), self.member_token.encode())
+    async def is_member(self, token: str) -> bool:
+        """A team member's token (asked by workers; the Jupyter server's own token, in
+        embedded mode, is compared where the request arrives: endpoints.py)."""
         now = time.monotonic()
         cached = self.tokens.get(token)
         if cached is not None and now - cached[0] < TOKEN_TTL:
             return cached[1]
-        loop = asyncio.get_running_loop()
         try:
-            ok = await loop.run_in_executor(None, _member_lookup, self.engine, token)
+            ok = await self.loop.run_in_executor(None, _member_lookup, self.engine, token)
         except Exception as exc:
             log.warning("cannot check a member token: %s", exc)
             return False
@@ -649,19 +676,51 @@ class Router:
         return ok
 
 
+_ORPHANED = render(
+    error(503, "the worker serving this connection stopped; retry", **RETRY), keep_alive=False
+)
+
+
+class Orphan(asyncio.Protocol):
+    """A connection whose worker died: answer 503 + Retry-After and close it gracefully
+    (half-close, then read until the client closes), so the answer is not lost to a reset."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.transport.write(_ORPHANED)
+        self.transport.write_eof()
+        self.timer = asyncio.get_running_loop().call_later(LINGER, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        pass  # whatever the client still sends is not read by anyone
+
+    def eof_received(self) -> bool:
+        return False  # the client is done: close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.timer.cancel()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
 def _member_lookup(engine: sa.Engine, token: str) -> bool:
     from ..team.users import user_for_token
 
     return user_for_token(engine, token) is not None  # every role is at least a viewer
-
-
-def _unauthorized(name: str, why: str) -> Response:
-    return error(
-        401,
-        f"{why}: send 'Authorization: Bearer <key>' with {name}'s inference key "
-        "(shown when it was deployed, or rotate it) or a member token",
-        **{"WWW-Authenticate": 'Bearer realm="cellops"'},
-    )
 
 
 def _reap(procs: list[subprocess.Popen[bytes]], timeout: float = 5.0) -> None:
@@ -672,10 +731,6 @@ def _reap(procs: list[subprocess.Popen[bytes]], timeout: float = 5.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def _load(worker: Worker) -> int:
-    return worker.inflight
 
 
 # -- the process -------------------------------------------------------------------------------
@@ -701,7 +756,7 @@ async def run(
     monitoring: Monitoring = Monitoring(),
 ) -> None:
     router = Router(db_url, artifacts, workers, monitoring=monitoring)
-    server = await router.start(host, port)
+    await router.start(host, port)
     log.info(
         "cellops serving listener on http://%s:%d with %d workers (%s)",
         host,
@@ -719,7 +774,6 @@ async def run(
             target=_watch_stdin, args=(lambda: loop.call_soon_threadsafe(stop.set),), daemon=True
         ).start()
     await stop.wait()
-    server.close()
     await router.stop()
 
 
@@ -760,6 +814,7 @@ def main(argv: list[str] | None = None) -> None:
     if not db_url or not artifacts:
         parser.error("set CELLOPS_DB_URL and CELLOPS_ARTIFACTS")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s cellops-serving %(message)s")
+    raise_open_files_limit()
     try:
         asyncio.run(
             run(

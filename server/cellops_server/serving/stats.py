@@ -109,47 +109,59 @@ class MinuteStats(Flusher):
 Sampled = tuple[str, int, list[Any], list[Any]]  # deployment, version, input rows, predictions
 
 
-class Samples(Flusher):
-    """Which requests to sample, and the sampled ones until they are written.
+class SamplePicker:
+    """Which requests a worker samples, per request on its event loop: a ``rate`` share, at
+    most ``per_second`` per deployment and second. Requests not picked cost nothing more."""
 
-    ``wants`` runs on the event loop per request: a ``rate`` share, at most ``per_second``
-    per deployment per second. Only then is the worker asked for the sample, so requests
-    that are not sampled cost nothing more."""
-
-    name = "cellops-samples"
-
-    def __init__(
-        self,
-        engine: sa.Engine,
-        rate: float,
-        per_second: int,
-        interval: float = SAMPLE_INTERVAL,
-        limit: int = MAX_SAMPLED,
-    ) -> None:
-        super().__init__(engine, interval)
+    def __init__(self, rate: float, per_second: int) -> None:
         self.rate = rate
         self.per_second = per_second
-        self.pending: deque[Sampled] = deque()
-        self.limit = limit
-        self.dropped = 0  # sampled requests lost to a full buffer (the store was unreachable)
-        self._reported = 0
-        self._second: dict[str, tuple[int, int]] = {}  # deployment -> (second, sampled in it)
+        self._second: dict[str, tuple[int, int]] = {}  # deployment -> (second, taken in it)
 
     def wants(self, deployment: str) -> bool:
         if self.rate <= 0 or self.per_second <= 0:
             return False
         if self.rate < 1 and random.random() >= self.rate:
             return False
-        now = int(time.monotonic())
-        second, taken = self._second.get(deployment, (now, 0))
-        if second != now:
-            taken = 0
-        if taken >= self.per_second:
-            return False
-        self._second[deployment] = (now, taken + 1)
-        return True
+        return _take(self._second, deployment, self.per_second)
+
+
+def _take(seconds: dict[str, tuple[int, int]], deployment: str, per_second: int) -> bool:
+    """Count one more for ``deployment`` in the current second, unless ``per_second`` are."""
+    now = int(time.monotonic())
+    second, taken = seconds.get(deployment, (now, 0))
+    if second != now:
+        taken = 0
+    if taken >= per_second:
+        return False
+    seconds[deployment] = (now, taken + 1)
+    return True
+
+
+class Samples(Flusher):
+    """The sampled requests the workers send, until they are written. Each worker picks at
+    most ``per_second`` per deployment; the router keeps at most that many across workers."""
+
+    name = "cellops-samples"
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        per_second: int,
+        interval: float = SAMPLE_INTERVAL,
+        limit: int = MAX_SAMPLED,
+    ) -> None:
+        super().__init__(engine, interval)
+        self.per_second = per_second
+        self.pending: deque[Sampled] = deque()
+        self.limit = limit
+        self.dropped = 0  # sampled requests lost to a full buffer (the store was unreachable)
+        self._reported = 0
+        self._second: dict[str, tuple[int, int]] = {}
 
     def add(self, deployment: str, version: int, rows: list[Any], predictions: list[Any]) -> None:
+        if not _take(self._second, deployment, self.per_second):
+            return
         with self.lock:
             self._keep([(deployment, version, rows, predictions)])
 

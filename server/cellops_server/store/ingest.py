@@ -290,6 +290,14 @@ class Ingestor:
                 "ended_at": sa.func.coalesce(stmt.excluded.ended_at, runs.c.ended_at),
                 "git": sa.func.coalesce(stmt.excluded.git, runs.c.git),
                 "kernel_spec": sa.func.coalesce(stmt.excluded.kernel_spec, runs.c.kernel_spec),
+                # A headless run's fields; a placeholder stored before its record became one.
+                "origin": sa.case(
+                    (stmt.excluded.origin == "headless", stmt.excluded.origin),
+                    else_=runs.c.origin,
+                ),
+                "parameters": sa.func.coalesce(stmt.excluded.parameters, runs.c.parameters),
+                "ci": sa.func.coalesce(stmt.excluded.ci, runs.c.ci),
+                "outcome": sa.func.coalesce(stmt.excluded.outcome, runs.c.outcome),
             },
             # A run another member stored since _own_runs looked is left alone (a race).
             where=runs.c.user_name == stmt.excluded.user_name if self.sender else None,
@@ -300,6 +308,7 @@ class Ingestor:
             return
         keys = list(latest)
         fresh = [r for r in latest.values() if r.key not in self.run_ids]
+        finished = self._newly_finished(latest)
         rows = [
             {
                 "key": r.key,
@@ -316,6 +325,10 @@ class Ingestor:
                 "kernel_spec": r.kernel_spec,
                 "source": r.source,
                 "instance": r.instance,
+                "origin": r.origin,
+                "parameters": r.parameters,
+                "ci": r.ci.model_dump() if r.ci else None,
+                "outcome": r.outcome,
             }
             for r in latest.values()
         ]
@@ -325,6 +338,39 @@ class Ingestor:
         )
         self._resolve_run_ids(keys)
         self._record_started(fresh)
+        self._record_finished(finished)
+
+    def _newly_finished(self, latest: dict[str, RunRecord]) -> list[RunRecord]:
+        """Headless runs whose end (outcome) this batch brings first: a replay adds nothing."""
+        ending = [r for r in latest.values() if r.origin == "headless" and r.outcome]
+        if not ending:
+            return []
+        known = dict(
+            self.conn.execute(
+                sa.select(runs.c.key, runs.c.outcome).where(runs.c.key.in_([r.key for r in ending]))
+            ).all()
+        )
+        return [r for r in ending if known.get(r.key) is None]
+
+    def _record_finished(self, finished: list[RunRecord]) -> None:
+        """A headless run ended ("run.finished", for the feed and webhooks), in its
+        transaction. Interactive runs never finish in this sense: a kernel just stops."""
+        for r in finished:
+            identity = self.identity(r)
+            record_activity(
+                self.conn,
+                "run.finished",
+                self.sender or r.user,
+                notebook=identity.path,
+                notebook_id=self.run_notebooks.get(r.key) or self.notebook_ids[identity.key],
+                data={
+                    "run_id": self.run_ids[r.key],
+                    "source": "headless",
+                    "outcome": r.outcome,
+                    "parameters": r.parameters,
+                    "ci": r.ci.model_dump() if r.ci else None,
+                },
+            )
 
     def _record_started(self, fresh: list[RunRecord]) -> None:
         """The team's feed shows each run first stored ("run.started"), in its transaction."""

@@ -31,6 +31,19 @@ class _Record(BaseModel):
         return self
 
 
+RunOutcome = Literal["ok", "error", "timeout"]
+
+
+class CiRecord(BaseModel):
+    """The CI job a headless run ran in (headless/ci.py), from the job's environment."""
+
+    model_config = ConfigDict(extra="forbid")
+    system: str = Field(max_length=64, description="github, gitlab, or ci (any other CI).")
+    commit: str | None = Field(default=None, max_length=128)
+    branch: str | None = Field(default=None, max_length=512)
+    url: str | None = Field(default=None, max_length=2048, description="The job's web page.")
+
+
 class RunRecord(_Record):
     """One kernel session on one notebook, as first seen (or updated) by a tap."""
 
@@ -63,6 +76,12 @@ class RunRecord(_Record):
     repo_path: str | None = Field(
         default=None, max_length=1024, description="The notebook's path within that repository."
     )
+    # A headless run (`cellops run`, headless/): its parameters, its CI job and how it ended.
+    # An interactive run's records leave them out.
+    origin: Literal["interactive", "headless"] = "interactive"
+    parameters: dict[str, Any] | None = None
+    ci: CiRecord | None = None
+    outcome: RunOutcome | None = None
 
 
 class ErrorInfo(BaseModel):

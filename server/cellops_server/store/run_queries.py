@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import sqlalchemy as sa
 from pydantic import Field
 
-from ..schemas import Page, Run
+from ..schemas import CiInfo, Page, Run
 from .pagination import BY_ID, CursorKey, decode_cursor, encode_cursor
 from .tables import execution_logs, executions, runs
 
@@ -368,10 +368,22 @@ def describe_runs(store: Store, run_ids: list[int]) -> list[Run]:
                     "metrics": logged.get("metric", {}),
                     "params": logged.get("param", {}),
                     "tags": logged.get("tag", {}),
+                    **_origin(rows[rid]),
                 }
             )
         )
     return out
+
+
+def _origin(row: Any) -> dict[str, Any]:
+    """Where a run came from: JupyterLab, or `cellops run` with its parameters, CI job and
+    outcome (migration 0012)."""
+    return {
+        "source": row.origin or "interactive",
+        "parameters": row.parameters,
+        "ci": CiInfo.model_validate(row.ci) if row.ci else None,
+        "outcome": row.outcome,
+    }
 
 
 def _numbers(store: Store, run_ids: list[int]) -> dict[int, int]:

@@ -79,6 +79,13 @@ runs = sa.Table(
     sa.Column("kernel_spec", JSON),
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("instance", sa.String(64), nullable=False),
+    # Migration 0012: "interactive" (JupyterLab) or "headless" (``cellops run``), with the
+    # headless run's parameters, its CI job ({"system", "commit", "branch", "url"}) and
+    # how it ended ("ok", "error", "timeout"; null for interactive runs).
+    sa.Column("origin", sa.String(16), nullable=False, server_default="interactive"),
+    sa.Column("parameters", JSON_OR_NULL),
+    sa.Column("ci", JSON_OR_NULL),
+    sa.Column("outcome", sa.String(16)),
     sa.Index("ix_runs_notebook", "notebook_id", "id"),
     sa.Index("ix_runs_source", "source", "instance"),
 )
@@ -303,7 +310,7 @@ model_policies = sa.Table(
 )
 
 # The team's activity: one row per thing done (review/activity.py). The feed, the inbox,
-# live updates (and, later, webhooks) are all read from it. ``data`` holds what the feed
+# live updates and webhooks (webhooks/) are all read from it. ``data`` holds what the feed
 # shows (a comment's excerpt, an override's reason, an alias's old and new version).
 activity = sa.Table(
     "activity",
@@ -423,4 +430,68 @@ deployment_samples = sa.Table(
     sa.Column("inputs", JSON, nullable=False),  # rows: lists of feature values, or {column: value}
     sa.Column("predictions", JSON, nullable=False),
     sa.Index("ix_deployment_samples_deployment", "deployment", "id"),
+)
+
+# -- webhooks (issue 13, migration 0013) --------------------------------------------------------
+
+# A receiver an admin registered: the events it wants, the secret its deliveries are signed
+# with, and ``cursor``: the last activity id examined for it (a new webhook starts at the
+# newest, so it never replays history). ``failure_noticed_at``: when the feed was last told
+# a delivery to it failed (at most one such notice a minute).
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("events", JSON, nullable=False),
+    sa.Column("secret", sa.String(256), nullable=False),
+    sa.Column("created_by", sa.String(256)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("cursor", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failure_noticed_at", UTCDateTime),
+)
+
+# The outbox: one delivery per webhook and event, its body frozen when queued. ``uuid`` is
+# the X-Cellops-Delivery header, the same on every attempt. ``activity_id`` is null for a
+# test ping. status: pending | retrying | delivered | failed; a pending or retrying one is
+# sent once ``next_attempt_at`` has passed (a lease while in flight: a process that dies
+# mid-send leaves it due again).
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("uuid", sa.String(36), nullable=False, unique=True),
+    sa.Column(
+        "webhook_id", sa.Integer, sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("activity_id", sa.Integer),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("webhook_id", "activity_id", name="uq_webhook_deliveries_event"),
+    sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+# Every attempt at a delivery: the deliveries log. status: delivered | retrying | failed.
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "delivery_id",
+        sa.Integer,
+        sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("webhook_id", sa.Integer, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("response_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Index("ix_webhook_attempts_webhook", "webhook_id", "id"),
 )

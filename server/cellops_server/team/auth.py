@@ -26,6 +26,8 @@ RESOURCE_ROLES: dict[tuple[str, str], str] = {
     ("cellops.policies", "write"): "admin",
     ("cellops.inbox", "write"): "viewer",
     ("cellops.deployments", "write"): "editor",
+    ("cellops.webhooks", "read"): "admin",  # a webhook's URL and deliveries: admin only
+    ("cellops.webhooks", "write"): "admin",
 }
 
 

@@ -18,6 +18,8 @@ from ..api.routes import openapi_document, team_backend_handlers
 from ..monitoring.watch import DeploymentWatcher, DriftSettings
 from ..serving.supervisor import ServingSupervisor
 from ..store import Store
+from ..webhooks.outbox import Settings as WebhookSettings
+from ..webhooks.process import DispatcherProcess
 from .notify import ReplicaEvents, postgres_dsn
 
 log = logging.getLogger("cellops.serve")
@@ -75,6 +77,8 @@ def make_app(
     serving_url: str = "",
     drift: DriftSettings | None = None,
     watcher: DeploymentWatcher | None = None,
+    webhooks: WebhookSettings | None = None,
+    dispatcher: DispatcherProcess | None = None,
 ) -> web.Application:
     def wake() -> None:  # a deploy: serve it (if this replica serves), watch it
         if serving is not None:
@@ -91,6 +95,8 @@ def make_app(
         cellops_openapi=openapi_document(),
         cellops_activity=hub if hub is not None else ActivityHub(),
         cellops_max_artifact_size=max_artifact_size,
+        cellops_webhook_settings=webhooks or WebhookSettings(),
+        cellops_webhooks_wake=dispatcher.wake if dispatcher is not None else None,
         max_body_size=64 * 1024 * 1024,
         log_function=log_request,
         default_handler_class=UnknownPath,
@@ -141,6 +147,7 @@ async def serve(
     serving: ServingSupervisor | None = None,
     serving_url: str = "",
     drift: DriftSettings | None = None,
+    webhooks: WebhookSettings | None = None,
 ) -> None:
     hub = ActivityHub()
     # On PostgreSQL every replica's events reach every replica's long polls (team/notify.py).
@@ -151,9 +158,26 @@ async def serve(
     # Drift checked on its own and the router's state changes told, while deployments exist.
     watcher = DeploymentWatcher(store.engine, hub, drift or DriftSettings())
     watcher.start()
+    # Webhooks delivered from the outbox in the store, by a process of their own (one
+    # replica delivers on PostgreSQL).
+    webhooks = webhooks or WebhookSettings()
+    dispatcher = DispatcherProcess(
+        store.engine.url.render_as_string(hide_password=False), hub, webhooks
+    )
+    dispatcher.start()
     # Artifact uploads are streamed and raise this per request; other bodies stay small.
     server = HTTPServer(
-        make_app(store, max_artifact_size, hub, serving, serving_url, drift, watcher),
+        make_app(
+            store,
+            max_artifact_size,
+            hub,
+            serving,
+            serving_url,
+            drift,
+            watcher,
+            webhooks,
+            dispatcher,
+        ),
         max_body_size=64 * 1024 * 1024,
         xheaders=True,
         ssl_options=tls,
@@ -166,6 +190,7 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     watch = asyncio.ensure_future(_supervise(serving)) if serving is not None else None
     await stop.wait()
+    await dispatcher.stop()
     await watcher.stop()
     if watch is not None:
         watch.cancel()
