@@ -125,6 +125,10 @@ class JupyterServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = app
         self.env = {**os.environ, "CELLOPS_HOME": str(self.home), **(env or {})}
+        # The server imports tests.lab_checkpoints, whatever directory the tests run from.
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO), self.env.get("PYTHONPATH", "")) if p
+        )
         if "CELLOPS_DB_URL" not in (env or {}):  # the server's own home, unless a test says
             self.env.pop("CELLOPS_DB_URL", None)
         self.extra_args = extra_args or []
@@ -142,6 +146,7 @@ class JupyterServer:
             f"--ServerApp.root_dir={self.root}",
             f"--ServerApp.jpserver_extensions={extensions}",
             "--ServerApp.port_retries=0",
+            "--AsyncContentsManager.checkpoints_class=tests.lab_checkpoints.ListingSurvivesAMove",
             *self.extra_args,
         ]  # fmt: skip
         self._log = open(self.log_path, "ab")  # noqa: SIM115

@@ -136,6 +136,9 @@ def test_requests_become_samples_one_per_input_row(monitored: Monitored) -> None
         zip(map(tuple, rows.tolist()), monitored.model.predict(rows).tolist(), strict=True)
     )
     assert by_input == expected
+    # The listener's /metrics counts the samples lost to a full buffer: none here.
+    scraped = requests.get(f"{monitored.serving_url}/metrics", timeout=5).text
+    assert "\ncellops_samples_dropped_total 0.0\n" in scraped
 
 
 def test_the_per_second_cap_bounds_samples_under_a_burst(monitored: Monitored) -> None:

@@ -33,7 +33,6 @@ from playwright.sync_api import (
     ConsoleMessage,
     Locator,
     Page,
-    Request,
     WebError,
     expect,
 )
@@ -396,24 +395,6 @@ class Lab:
             "async ([id, args]) => { await window.jupyterapp.commands.execute(id, args); }",
             [command_id, args or {}],
         )
-
-    @contextmanager
-    def requests_answered(self, url_part: str) -> Iterator[None]:
-        """Leaves the block only once every request the page sent in it to a URL containing
-        ``url_part`` has its answer: a server change made after it cannot race one of them."""
-        sent: list[Request] = []
-
-        def note(request: Request) -> None:
-            if url_part in request.url:
-                sent.append(request)
-
-        self.page.on("request", note)
-        try:
-            yield
-        finally:
-            self.page.remove_listener("request", note)
-        for request in sent:
-            request.response()  # waits for it (None when the request failed)
 
     def set_theme(self, theme: str) -> None:
         self.command("apputils:change-theme", {"theme": theme})

@@ -8,6 +8,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { ActivityStream } from '../activity';
 import { CellopsAPIError, IActivityEvent } from '../api';
+import { CoalescedRun } from '../coalesce';
 import { IInboxItem, IInboxPage, IMe, ReviewClient } from '../reviewClient';
 import { describeInboxItem } from './activityTab';
 
@@ -71,17 +72,7 @@ export class InboxWatcher {
 
   /** Fetch the inbox now (coalesced: one fetch at a time, one more queued at most). */
   refresh(): Promise<void> {
-    if (this._inFlight) {
-      this._queued ??= this._inFlight.then(() => {
-        this._queued = null;
-        return this.refresh();
-      });
-      return this._queued;
-    }
-    this._inFlight = this._fetch().finally(() => {
-      this._inFlight = null;
-    });
-    return this._inFlight;
+    return this._fetches.run();
   }
 
   /** Mark `ids` read (all unread items when omitted); the answer is the new inbox. */
@@ -147,8 +138,7 @@ export class InboxWatcher {
   private _inbox: IInboxPage | null = null;
   private _started = false;
   private readonly _seen = new Set<number>();
-  private _inFlight: Promise<void> | null = null;
-  private _queued: Promise<void> | null = null;
+  private readonly _fetches = new CoalescedRun(() => this._fetch());
   private readonly _changed = new Signal<this, IInboxPage>(this);
   private readonly _arrived = new Signal<this, IInboxItem[]>(this);
 }

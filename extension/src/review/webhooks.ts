@@ -22,6 +22,7 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import { CellopsAPIError } from '../api';
+import { CoalescedRun } from '../coalesce';
 import { IMe } from '../reviewClient';
 import { button, h, timeSpan } from '../sidebar/dom';
 import {
@@ -232,17 +233,7 @@ export class WebhooksSection {
    * open delivery tables) again. Coalesced: one fetch at a time, one more queued.
    */
   refresh(): Promise<void> {
-    if (this._inFlight) {
-      this._queued ??= this._inFlight.then(() => {
-        this._queued = null;
-        return this.refresh();
-      });
-      return this._queued;
-    }
-    this._inFlight = this._refresh().finally(() => {
-      this._inFlight = null;
-    });
-    return this._inFlight;
+    return this._refreshes.run();
   }
 
   dispose(): void {
@@ -858,7 +849,6 @@ export class WebhooksSection {
   private readonly _deliveries = new Map<string, IWebhookDelivery[]>();
   /** The open edit forms, by webhook id. */
   private readonly _editing = new Map<string, IEditForm>();
-  private _inFlight: Promise<void> | null = null;
-  private _queued: Promise<void> | null = null;
+  private readonly _refreshes = new CoalescedRun(() => this._refresh());
   private _disposed = false;
 }

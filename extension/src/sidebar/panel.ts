@@ -12,6 +12,7 @@ import {
   IActivityEvent,
   IModelVersion
 } from '../api';
+import { CoalescedRun } from '../coalesce';
 import { DeployClient } from '../deploy/deployClient';
 import { DeploymentsTab } from '../deploy/deploymentsTab';
 import { cellopsIcon } from '../icons';
@@ -347,26 +348,21 @@ export class CellopsSidebar extends Panel {
    * calls share one follow-up refresh.
    */
   refresh(): Promise<void> {
+    return this._refreshes.run();
+  }
+
+  /** One refresh: none while hidden (marked stale, refreshed when shown). */
+  private async _refreshIfVisible(): Promise<void> {
     if (!this.isVisible) {
       this._stale = true;
-      return Promise.resolve();
-    }
-    if (this._inFlight) {
-      this._queued ??= this._inFlight.then(() => {
-        this._queued = null;
-        return this.refresh();
-      });
-      return this._queued;
+      return;
     }
     this._stale = false;
-    this._inFlight = this._refreshNow()
-      .catch((error: unknown) => {
-        this._notice.fail('request', error);
-      })
-      .finally(() => {
-        this._inFlight = null;
-      });
-    return this._inFlight;
+    try {
+      await this._refreshNow();
+    } catch (error) {
+      this._notice.fail('request', error);
+    }
   }
 
   override dispose(): void {
@@ -564,8 +560,9 @@ export class CellopsSidebar extends Panel {
   private readonly _docManager: IDocumentManager;
   private _current = 'runs';
   private _followed: NotebookPanel | null = null;
-  private _inFlight: Promise<void> | null = null;
-  private _queued: Promise<void> | null = null;
+  private readonly _refreshes = new CoalescedRun(() =>
+    this._refreshIfVisible()
+  );
   private _stale = true;
   private _serverMissingAt: number | null = null;
   private _backendRecheck: number | null = null;

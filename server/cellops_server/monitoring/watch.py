@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from ..activity import ActivityHub
 from ..store import NotFound
 from ..store.tables import deployment_events, deployments
+from ..tasks import cancel_and_wait
 from .drift import DRIFT_CHANGED, Thresholds, check_deployment
 
 log = logging.getLogger("cellops.monitoring")
@@ -173,10 +174,7 @@ class DeploymentWatcher:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         await self._in_thread(self._release)
 
     async def _run(self) -> None:

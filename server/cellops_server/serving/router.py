@@ -200,13 +200,15 @@ class Router:
         self.tokens: dict[str, tuple[float, bool]] = {}
         self.monitoring = monitoring
         self.stats = MinuteStats(self.engine)
-        self.samples: Samples | None = None
-        if monitoring.enabled and monitoring.sample_rate > 0:
-            self.samples = Samples(self.engine, monitoring.samples_per_second)
         # Monitoring off: the registry stays empty, /metrics answers no series.
         self.registry = CollectorRegistry()
         if monitoring.enabled:
             self._metrics()
+        self.samples: Samples | None = None
+        if monitoring.enabled and monitoring.sample_rate > 0:
+            self.samples = Samples(
+                self.engine, monitoring.samples_per_second, registry=self.registry
+            )
         self._children: dict[tuple[str, int, int], tuple[Any, Any, Any]] = {}
         self.endpoints = RouterEndpoints(self)
         self._published = ""

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter
 
 from .metrics import BUCKETS, MinuteRow, add_minutes
 
@@ -140,7 +141,8 @@ def _take(seconds: dict[str, tuple[int, int]], deployment: str, per_second: int)
 
 class Samples(Flusher):
     """The sampled requests the workers send, until they are written. Each worker picks at
-    most ``per_second`` per deployment; the router keeps at most that many across workers."""
+    most ``per_second`` per deployment; the router keeps at most that many across workers.
+    Those lost to a full buffer are counted in ``registry`` (the router's ``/metrics``)."""
 
     name = "cellops-samples"
 
@@ -150,12 +152,19 @@ class Samples(Flusher):
         per_second: int,
         interval: float = SAMPLE_INTERVAL,
         limit: int = MAX_SAMPLED,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         super().__init__(engine, interval)
         self.per_second = per_second
         self.pending: deque[Sampled] = deque()
         self.limit = limit
         self.dropped = 0  # sampled requests lost to a full buffer (the store was unreachable)
+        self.dropped_metric = Counter(
+            "cellops_samples_dropped",
+            "Sampled requests lost before reaching the store: the buffer was full while the "
+            "store could not take them.",
+            registry=registry,
+        )
         self._reported = 0
         self._second: dict[str, tuple[int, int]] = {}
 
@@ -171,6 +180,7 @@ class Samples(Flusher):
         while len(self.pending) > self.limit:
             self.pending.popleft()
             self.dropped += 1
+            self.dropped_metric.inc()
 
     def flush(self) -> None:
         from ..monitoring.samples import add_samples

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from ..activity import ActivityHub
 from ..schemas import ActivityEvent
+from ..tasks import cancel_and_wait
 
 log = logging.getLogger("cellops.notify")
 
@@ -100,11 +101,7 @@ class ReplicaEvents:
 
     async def stop(self) -> None:
         self.hub.sink = None
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         if self._listener is not None:
             await self._listener.close()
 

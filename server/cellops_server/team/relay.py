@@ -21,6 +21,7 @@ from ..activity import ActivityHub
 from ..api.base import ApiError
 from ..api.events import MAX_WAIT
 from ..schemas import EventsReply
+from ..tasks import cancel_and_wait
 from .forward import BackendClient
 
 log = logging.getLogger("cellops.relay")
@@ -57,10 +58,7 @@ class EventRelay:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _follow(self) -> None:
         cursor: int | None = None  # the backend's last event relayed; None: not in step with it

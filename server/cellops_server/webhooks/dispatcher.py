@@ -34,6 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..monitoring.watch import Leadership
+from ..tasks import cancel_and_wait
 from . import outbox
 from .outbox import Due, Settings
 from .send import Outcome, post
@@ -87,10 +88,7 @@ class WebhookDispatcher:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         for send in list(self._sends):  # their leases run out: sent again after a restart
             send.cancel()
         await asyncio.gather(*self._sends, return_exceptions=True)
