@@ -285,9 +285,15 @@ def _record(conn: sa.Connection, done: list[tuple[Due, Outcome]], settings: Sett
         if status == FAILED:
             failed.append((due, error or "failed"))
     d = webhook_deliveries.c
-    known = set(
-        conn.execute(sa.select(d.id).where(d.id.in_([s["b_id"] for s in states]))).scalars()
-    )  # a deleted webhook's deliveries are gone: nothing to record
+    sent = {due.id: due.uuid for due, _ in done}
+    # A deleted webhook's deliveries are gone: nothing to record. SQLite may have given a
+    # new delivery the id of one deleted mid-send, so the uuid must match too: else the old
+    # attempt's outcome would end the new delivery unsent.
+    known = {
+        row.id
+        for row in conn.execute(sa.select(d.id, d.uuid).where(d.id.in_(list(sent))))
+        if row.uuid == sent[row.id]
+    }
     if not known:
         return False
     conn.execute(
