@@ -4,7 +4,6 @@ checkpoint, where jupyter_server's own class raises (a 500 in the browser's cons
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,14 @@ from jupyter_server.services.contents.filecheckpoints import AsyncFileCheckpoint
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 
 from tests.lab_checkpoints import ListingSurvivesAMove
+from tests.support import run_coroutine
 
 
 def list_while_moved_away(cls: type[AsyncFileCheckpoints], root: Path) -> list[dict[str, Any]]:
     """List a.ipynb's checkpoints; the checkpoint goes away after the existence check."""
     (root / "a.ipynb").write_text("{}")
     checkpoints = cls(root_dir=str(root))
-    asyncio.run(checkpoints.create_checkpoint(_contents_manager(root), "a.ipynb"))
+    run_coroutine(checkpoints.create_checkpoint(_contents_manager(root), "a.ipynb"))
     checkpoint = checkpoints.checkpoint_path("checkpoint", "a.ipynb")
     real_stat = os.stat
     seen = 0
@@ -35,7 +35,7 @@ def list_while_moved_away(cls: type[AsyncFileCheckpoints], root: Path) -> list[d
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(os, "stat", stat)
-        return asyncio.run(checkpoints.list_checkpoints("a.ipynb"))
+        return run_coroutine(checkpoints.list_checkpoints("a.ipynb"))
 
 
 def _contents_manager(root: Path) -> AsyncLargeFileManager:
@@ -54,5 +54,7 @@ def test_the_test_servers_listing_answers_none(tmp_path: Path) -> None:
     assert list_while_moved_away(ListingSurvivesAMove, tmp_path) == []
     # Without the race it lists the checkpoint as jupyter_server does.
     checkpoints = ListingSurvivesAMove(root_dir=str(tmp_path))
-    asyncio.run(checkpoints.create_checkpoint(_contents_manager(tmp_path), "a.ipynb"))
-    assert [c["id"] for c in asyncio.run(checkpoints.list_checkpoints("a.ipynb"))] == ["checkpoint"]
+    run_coroutine(checkpoints.create_checkpoint(_contents_manager(tmp_path), "a.ipynb"))
+    assert [c["id"] for c in run_coroutine(checkpoints.list_checkpoints("a.ipynb"))] == [
+        "checkpoint"
+    ]
